@@ -1,0 +1,16 @@
+// One registration function per subcommand; each is defined in its cmd_*.cpp.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace tokenmill::cli {
+
+void register_inspect(CLI::App& app);
+void register_make_model(CLI::App& app);
+
+inline void register_all(CLI::App& app) {
+  register_inspect(app);
+  register_make_model(app);
+}
+
+}  // namespace tokenmill::cli
