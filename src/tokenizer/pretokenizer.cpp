@@ -28,7 +28,10 @@ struct Family {
 const std::vector<Family>& families() {
   static const std::vector<Family> table = {
       {{"llama3", "llama-v3", "llama-bpe"}, {kLlama3}, true, true},
-      {{"glm4", "chatglm-bpe"}, {kLlama3}, false},
+      // GLM-4 is tiktoken: a word that is a token is emitted whole. Its Hugging Face conversion
+      // keeps that (model.ignore_merges), and it matters: BPE over all-splits merges does not
+      // always rebuild such a word (" 厦门" would become four tokens instead of one).
+      {{"glm4", "chatglm-bpe"}, {kLlama3}, true},
       {{"qwen2", "deepseek-r1-qwen"},
        {R"re((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)re"},
        false},
