@@ -355,8 +355,9 @@ class Interpreter {
       return Value(std::move(out));
     }
     if (!numbers) {
-      if ((a.is_string() || b.is_string()) && op == "+" && !a.is_undefined() && !b.is_undefined()) {
-        return Value(a.to_string() + b.to_string());  // lenient, as @huggingface/jinja
+      const auto scalar = [](const Value& v) { return v.is_string() || v.is_number() || v.is_bool(); };
+      if (op == "+" && (a.is_string() || b.is_string()) && scalar(a) && scalar(b)) {
+        return Value(a.to_string() + b.to_string());  // "n=" + 3: lenient, as @huggingface/jinja
       }
       throw RuntimeError("unsupported operand types for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
     }

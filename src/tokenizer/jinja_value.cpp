@@ -139,12 +139,15 @@ std::string format_float(double value) {
 }
 
 std::string Value::to_string() const {
-  if (is_undefined()) return "";
+  // None prints as nothing and lists and dicts as JSON, as @huggingface/jinja renders them:
+  // Python's "None" and repr() only appear where a template prints a value it did not mean to
+  // (a null content, a list of content parts), and there the reference's output is the useful one.
+  if (is_undefined() || is_none()) return "";
   if (is_string()) return str();
-  if (is_none()) return "None";
   if (is_bool()) return boolean() ? "True" : "False";
   if (is_int()) return std::to_string(integer());
   if (is_float()) return format_float(number());
+  if (is_array() || is_mapping()) return to_json(JsonOptions{});
   return repr();
 }
 

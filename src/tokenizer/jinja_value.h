@@ -92,7 +92,7 @@ class Value {
   // Python's type name ("str", "dict", ...), for error messages.
   std::string type_name() const;
 
-  // str(value) as Jinja prints it with {{ }} (Undefined prints as nothing).
+  // The text {{ value }} prints: Undefined and None print nothing, lists and dicts as JSON.
   std::string to_string() const;
   // repr(value): strings quoted, the form Python uses inside printed lists and dicts.
   std::string repr() const;
