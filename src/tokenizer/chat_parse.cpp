@@ -173,8 +173,9 @@ ChatMessage parse(std::string_view text, const ChatParseOptions& options, bool f
   message.content = trim(content);
   if (options.format == ChatFormat::Llama3) {
     std::string_view reply = message.content;
-    if (starts_with(reply, kPythonTag)) reply.remove_prefix(kPythonTag.size());
-    const bool maybe_call = starts_with(trim(reply), "{") || (!reply.empty() && starts_with(kPythonTag, reply));
+    const bool tagged = starts_with(reply, kPythonTag);
+    if (tagged) reply.remove_prefix(kPythonTag.size());
+    const bool maybe_call = tagged || starts_with(trim(reply), "{") || (!reply.empty() && starts_with(kPythonTag, reply));
     ToolCall call;
     if (final && maybe_call && parse_json_call(trim(reply), call)) {
       message.tool_calls.push_back(std::move(call));
@@ -229,7 +230,8 @@ ChatParseOptions detect_chat_format(const std::string& source) {
   if (options.reasoning) {
     try {
       const ordered_json sample = {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
-                                   {"add_generation_prompt", true}, {"bos_token", ""}, {"eos_token", ""}};
+                                   {"add_generation_prompt", true}, {"enable_thinking", true},
+                                   {"bos_token", ""}, {"eos_token", ""}};
       options.thinking_open = prompt_opens_thinking(jinja::Template(source).render(sample));
     } catch (const Error&) {
       options.thinking_open = false;  // a template that cannot render a sample: decide per request

@@ -33,7 +33,9 @@ struct ChatParseOptions {
   nlohmann::ordered_json tools = nlohmann::ordered_json::array();  // the request's tools
 };
 
-// Format and reasoning handling for a template, found by rendering a sample conversation.
+// Format and reasoning handling for a template, found by rendering a sample conversation with
+// thinking enabled. A server sets thinking_open per request from the prompt it actually
+// rendered (prompt_opens_thinking), since enable_thinking=false closes the block in most templates.
 ChatParseOptions detect_chat_format(const std::string& template_source);
 // Does this rendered prompt end inside an open <think> block?
 bool prompt_opens_thinking(std::string_view prompt);
@@ -41,6 +43,7 @@ bool prompt_opens_thinking(std::string_view prompt);
 struct ToolCall {
   std::string name;
   std::string arguments;  // a JSON object, as text (OpenAI's form)
+  bool operator==(const ToolCall&) const = default;
 };
 
 struct ChatMessage {
