@@ -6,9 +6,13 @@
 namespace tokenmill::cli {
 
 void register_inspect(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_detokenize(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
+  register_tokenize(app);
+  register_detokenize(app);
 }
 
 }  // namespace tokenmill::cli
