@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/attention.h"
+#include "kernels/block_layouts.h"
 #include "kernels/ops.h"
 
 namespace tokenmill::kernels::simd {
@@ -265,13 +266,12 @@ const float* kv_block_f32(const AttentionTile& t, const void* base, int64_t pos_
       if (i < hd) V::store_tail(dst + i, V::load_f16_tail(src + i, hd - i), hd - i);
       continue;
     }
-    // Q8_0: blocks of a little-endian f16 scale and 32 int8 values.
-    const unsigned char* block = reinterpret_cast<const unsigned char*>(row);
-    for (int64_t b = 0; b < hd; b += 32, block += 34) {
-      const uint16_t d_bits = static_cast<uint16_t>(block[0] | (block[1] << 8));
-      const Vec<V> d = V::set1(V::f16_to_f32(d_bits));
-      const int8_t* qs = reinterpret_cast<const int8_t*>(block + 2);
-      for (int64_t i = 0; i < 32; i += V::kLanes) V::store(dst + b + i, V::mul(d, V::load_i8(qs + i)));
+    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row);
+    for (int64_t b = 0; b < hd; b += kBlockSize, ++block) {
+      const Vec<V> d = V::set1(V::f16_to_f32(block->d));
+      for (int64_t i = 0; i < kBlockSize; i += V::kLanes) {
+        V::store(dst + b + i, V::mul(d, V::load_i8(block->qs + i)));
+      }
     }
   }
   return buf;
