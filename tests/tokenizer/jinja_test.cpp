@@ -116,6 +116,8 @@ TEST(Jinja, Filters) {
       {"{% for k, v in d|dictsort %}{{ k }}{{ v }}{% endfor %}|{{ d|items|list|length }}", R"({"d": {"b": 2, "a": 1}})", "a1b2|2"},
       {"{{ '3'|int + 1 }} {{ 'x'|int(7) }} {{ '2.5'|float }} {{ 7|string ~ '!' }} {{ -3|abs }}", "{}", "4 7 2.5 7! 3"},
       {"{{ 'a\\nb\\n\\nc'|indent(2) }}|{{ 'a\\nb'|indent(2, true) }}", "{}", "a\n  b\n\n  c|  a\n  b"},
+      {"{{ d|string }} {{ none|string }} {{ [true, none]|string }}", R"({"d": {"k": "v", "n": 1}})", "{'k': 'v', 'n': 1} None [True, None]"},
+      {"{{ none|selectattr('type', 'equalto', 'x')|list|length }}{{ none|map(attribute='a')|list|length }}", "{}", "00"},
       {"{{ ['a', 'b']|map('upper')|join }}{{ [1, 2, 3]|select('odd')|join }}{{ [1, 2, 3]|reject('odd')|join }}", "{}", "AB132"},
   });
 }
