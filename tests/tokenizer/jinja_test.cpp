@@ -221,3 +221,37 @@ TEST(Jinja, RunawayRecursionIsAnErrorNotACrash) {
 
 }  // namespace
 }  // namespace tokenmill::jinja
+
+namespace tokenmill::jinja {
+namespace {
+
+// Every prefix of a realistic template either renders or fails with a located error: bad
+// templates from GGUF files must never crash the server.
+TEST(Jinja, TruncatedTemplatesFailCleanly) {
+  const std::string source =
+      "{%- macro text(c) -%}{%- if c is string -%}{{ c }}{%- else -%}{%- for p in c -%}{{ p.text }}{%- endfor -%}"
+      "{%- endif -%}{%- endmacro -%}\n{% set ns = namespace(last=-1) %}{% for m in messages %}{% if m.role == 'user' %}"
+      "{% set ns.last = loop.index0 %}{% endif %}{% endfor %}{% for m in messages %}<|{{ m.role }}|>{{ text(m.content).strip() }}"
+      "{% if m.tool_calls %}{% for tc in m.tool_calls %}<tool_call>{{ tc.function.name }}{% for k, v in tc.function.arguments.items() %}"
+      "<arg_key>{{ k }}</arg_key><arg_value>{{ v if v is string else v | tojson(ensure_ascii=False) }}</arg_value>{% endfor %}"
+      "</tool_call>{% endfor %}{% endif %}{% endfor %}{{ '<|assistant|>' if add_generation_prompt else '' }}";
+  const auto variables = ordered_json::parse(R"({"add_generation_prompt": true, "messages": [
+      {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+      {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "f", "arguments": {"a": 1, "b": "x"}}}]}]})");
+  EXPECT_EQ(Template(source).render(variables),
+            "<|user|>hi<|assistant|><tool_call>f<arg_key>a</arg_key><arg_value>1</arg_value><arg_key>b</arg_key>"
+            "<arg_value>x</arg_value></tool_call><|assistant|>");
+  int failures = 0;
+  for (size_t n = 0; n < source.size(); ++n) {
+    try {
+      Template(source.substr(0, n)).render(variables);
+    } catch (const TemplateError& e) {
+      ++failures;
+      EXPECT_GE(e.line(), 1);
+    }
+  }
+  EXPECT_GT(failures, 0);
+}
+
+}  // namespace
+}  // namespace tokenmill::jinja
