@@ -10,7 +10,6 @@ void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
-void register_make_model(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -18,7 +17,6 @@ inline void register_all(CLI::App& app) {
   register_tokenize(app);
   register_detokenize(app);
   register_chat_template(app);
-  register_make_model(app);
 }
 
 }  // namespace tokenmill::cli
