@@ -127,10 +127,12 @@ Init init_for(const TensorDesc& t, const HParams& hp) {
   const float ffn_down = 1.6f * branch / std::sqrt(fan_in);
   using K = TensorKind;
   switch (t.kind) {
+    // Unit-norm embedding rows. The output norm's gain of 3 makes logits of std ~3, while a tied
+    // model's bonus for repeating its last token (its row dotted with itself) stays ~1 std.
     case K::TokenEmbd:
-    case K::Output: return {0, 3.0f / std::sqrt(embd)};  // logits of std ~3 after the final norm
+    case K::Output: return {0, 1.0f / std::sqrt(embd)};
+    case K::OutputNorm: return {3, 0.3f};
     case K::RopeFreqs: return {0, 0, true};
-    case K::OutputNorm:
     case K::AttnNorm:
     case K::FfnNorm:
     case K::FfnNormPostAttn:
