@@ -200,12 +200,12 @@ uint64_t fnv1a(std::string_view s) {
 // Rows are generated in chunks of about this many values, each chunk from its own stream.
 constexpr uint64_t kChunkValues = 1 << 16;
 
-// Fills one tensor's bytes. Chunks are shared among `threads` threads; only the calling thread
-// reports progress.
+// Fills one tensor's bytes. Chunks are shared among `threads` threads (the caller's included),
+// each adding its chunks' bytes to the progress bar.
 class TensorFiller {
  public:
   TensorFiller(const TensorDesc& t, gguf::TensorType type, const HParams& hp, uint64_t seed)
-      : t_(t), type_(type), init_(init_for(t, hp)), ne0_(t.shape[0]) {
+      : type_(type), init_(init_for(t, hp)), ne0_(t.shape[0]) {
     n_rows_ = 1;
     for (size_t i = 1; i < t.shape.size(); ++i) n_rows_ *= t.shape[i];
     rows_per_chunk_ = std::max<uint64_t>(1, kChunkValues / ne0_);
@@ -258,7 +258,6 @@ class TensorFiller {
     return rows * row_bytes_;
   }
 
-  const TensorDesc& t_;
   gguf::TensorType type_;
   Init init_;
   uint64_t ne0_;
