@@ -6,9 +6,11 @@
 namespace tokenmill::cli {
 
 void register_inspect(CLI::App& app);
+void register_run(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
+  register_run(app);
 }
 
 }  // namespace tokenmill::cli
