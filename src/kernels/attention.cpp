@@ -1,0 +1,194 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/half.h"
+#include "kernels/op_tables.h"
+#include "kernels/thread_pool.h"
+
+namespace tokenmill::kernels {
+namespace {
+
+constexpr int kQ8Block = 32;
+constexpr int kQ8BlockBytes = 2 + kQ8Block;  // f16 scale, then 32 int8 values
+
+// Tokens per tile: enough that a converted key block serves several queries, few enough that
+// prefill still has many tiles to spread over the threads.
+constexpr int kTileTokens = 4;
+
+bool supported_kv_type(gguf::TensorType t) {
+  return t == gguf::TensorType::F32 || t == gguf::TensorType::F16 || t == gguf::TensorType::Q8_0;
+}
+
+void validate_view(const KvView& view, const char* name, int head_dim) {
+  if (!supported_kv_type(view.type)) {
+    throw Error(std::string("attention: ") + name + " cache type " +
+                std::string(gguf::tensor_type_name(view.type)) + " is not F32, F16 or Q8_0");
+  }
+  if (view.data == nullptr) throw Error(std::string("attention: ") + name + " cache is null");
+  const auto row = static_cast<int64_t>(gguf::row_bytes(view.type, head_dim));
+  if (view.pos_stride < row || view.pos_stride % 2 != 0 || view.head_stride % 2 != 0 ||
+      (view.type == gguf::TensorType::F32 && (view.pos_stride % 4 != 0 || view.head_stride % 4 != 0))) {
+    throw Error(std::string("attention: ") + name + " cache strides do not fit its rows");
+  }
+}
+
+void validate(const AttentionArgs& a) {
+  if (a.n_head <= 0 || a.n_head_kv <= 0 || a.n_head % a.n_head_kv != 0) {
+    throw Error("attention: n_head (" + std::to_string(a.n_head) +
+                ") must be a positive multiple of n_head_kv (" + std::to_string(a.n_head_kv) + ")");
+  }
+  if (a.head_dim <= 0) throw Error("attention: head_dim must be positive");
+  if (a.n_tokens < 0 || a.first_pos < 0) {
+    throw Error("attention: n_tokens and first_pos must not be negative");
+  }
+  if (a.q == nullptr || a.out == nullptr) throw Error("attention: q and out must be given");
+  if (a.k.type != a.v.type) throw Error("attention: K and V caches must have the same type");
+  if (a.k.type == gguf::TensorType::Q8_0 && a.head_dim % kQ8Block != 0) {
+    throw Error("attention: a Q8_0 cache needs head_dim to be a multiple of 32, got " +
+                std::to_string(a.head_dim));
+  }
+  validate_view(a.k, "K", a.head_dim);
+  validate_view(a.v, "V", a.head_dim);
+}
+
+// Scalar conversion of one cache row to f32, for the reference tile.
+void kv_row_to_f32(gguf::TensorType type, const void* row, float* dst, int64_t n) {
+  if (type == gguf::TensorType::F32) {
+    std::memcpy(dst, row, n * sizeof(float));
+  } else if (type == gguf::TensorType::F16) {
+    const auto* h = static_cast<const uint16_t*>(row);
+    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
+  } else {
+    const auto* block = static_cast<const unsigned char*>(row);
+    for (int64_t b = 0; b < n; b += kQ8Block, block += kQ8BlockBytes) {
+      const float d = f16_to_f32(static_cast<uint16_t>(block[0] | (block[1] << 8)));
+      const auto* qs = reinterpret_cast<const int8_t*>(block + 2);
+      for (int i = 0; i < kQ8Block; ++i) dst[b + i] = d * qs[i];
+    }
+  }
+}
+
+}  // namespace
+
+void store_kv_row(gguf::TensorType type, const float* src, void* dst, int64_t n) {
+  if (type == gguf::TensorType::F32) {
+    std::memcpy(dst, src, n * sizeof(float));
+  } else if (type == gguf::TensorType::F16) {
+    auto* h = static_cast<uint16_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(src[i]);
+  } else if (type == gguf::TensorType::Q8_0 && n % kQ8Block == 0) {
+    auto* block = static_cast<unsigned char*>(dst);
+    for (int64_t b = 0; b < n; b += kQ8Block, block += kQ8BlockBytes) {
+      float amax = 0.0f;
+      for (int i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(src[b + i]));
+      const float d = amax / 127.0f;
+      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
+      const uint16_t d_bits = f32_to_f16(d);
+      block[0] = static_cast<unsigned char>(d_bits & 0xff);
+      block[1] = static_cast<unsigned char>(d_bits >> 8);
+      for (int i = 0; i < kQ8Block; ++i) {
+        block[2 + i] = static_cast<unsigned char>(static_cast<int8_t>(std::lround(src[b + i] * inv)));
+      }
+    }
+  } else {
+    throw Error("store_kv_row: cannot store " + std::to_string(n) + " values as " +
+                std::string(gguf::tensor_type_name(type)));
+  }
+}
+
+// One key at a time: s = scale * q.k; the running max m, normaliser l and weighted sum acc
+// are rescaled by e^(m_old - m_new) whenever the max grows.
+void attention_tile_scalar(const AttentionTile& t) {
+  const int64_t hd = t.head_dim;
+  float* k = t.k_block;
+  float* v = t.v_block;
+  for (int tok = 0; tok < t.n_tokens; ++tok) {
+    for (int h = 0; h < t.n_heads; ++h) {
+      const float* q = t.q + tok * t.token_stride + h * hd;
+      float* acc = t.acc;
+      std::fill(acc, acc + hd, 0.0f);
+      float m = -INFINITY;
+      double l = 0.0;
+      for (int64_t j = 0; j <= t.first_pos + tok; ++j) {
+        kv_row_to_f32(t.kv_type, static_cast<const char*>(t.k) + j * t.k_pos_stride, k, hd);
+        kv_row_to_f32(t.kv_type, static_cast<const char*>(t.v) + j * t.v_pos_stride, v, hd);
+        double dot = 0.0;
+        for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[i]) * k[i];
+        const float s = static_cast<float>(dot) * t.scale;
+        const float m_new = std::max(m, s);
+        const float correction = std::exp(m - m_new);
+        const float p = std::exp(s - m_new);
+        l = l * correction + p;
+        for (int64_t i = 0; i < hd; ++i) acc[i] = acc[i] * correction + p * v[i];
+        m = m_new;
+      }
+      float* out = t.out + tok * t.token_stride + h * hd;
+      for (int64_t i = 0; i < hd; ++i) out[i] = static_cast<float>(acc[i] / l);
+    }
+  }
+}
+
+void attention(ThreadPool& pool, const AttentionArgs& args) { attention(pool, args, active_isa()); }
+
+void attention(ThreadPool& pool, const AttentionArgs& a, Isa isa) {
+  validate(a);
+  if (a.n_tokens == 0) return;
+  const OpTable& table = op_table(isa);
+  const int group = a.n_head / a.n_head_kv;
+  const int tile_tokens = static_cast<int>(std::min<int64_t>(a.n_tokens, kTileTokens));
+  const int64_t token_tiles = (a.n_tokens + tile_tokens - 1) / tile_tokens;
+  // Split a kv head's query heads over several tiles only when there would otherwise be too
+  // few tiles to keep every thread busy (decode with few kv heads).
+  int tile_heads = group;
+  auto head_chunks = [&] { return (group + tile_heads - 1) / tile_heads; };
+  while (tile_heads > 1 && a.n_head_kv * head_chunks() * token_tiles < 2 * pool.size()) {
+    tile_heads = (tile_heads + 1) / 2;
+  }
+  const int64_t tiles_per_token_tile = int64_t{a.n_head_kv} * head_chunks();
+  const int64_t hd = a.head_dim;
+  const int64_t max_queries = int64_t{tile_heads} * tile_tokens;
+  const int64_t scratch_floats =
+      max_queries * (hd + 2) + 2 * int64_t{kAttentionKeyBlock} * hd + kAttentionKeyBlock;
+
+  pool.parallel_for(token_tiles * tiles_per_token_tile, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scratch;
+    if (static_cast<int64_t>(scratch.size()) < scratch_floats) scratch.resize(scratch_floats);
+    for (int64_t index = begin; index < end; ++index) {
+      // The last tokens see the most keys, so their tiles go out first.
+      const int64_t token_tile = token_tiles - 1 - index / tiles_per_token_tile;
+      const int within = static_cast<int>(index % tiles_per_token_tile);
+      const int kv_head = within / head_chunks();
+      const int first_head = kv_head * group + within % head_chunks() * tile_heads;
+      const int64_t first_token = token_tile * tile_tokens;
+      AttentionTile t;
+      t.n_heads = std::min(tile_heads, (kv_head + 1) * group - first_head);
+      t.n_tokens = static_cast<int>(std::min<int64_t>(tile_tokens, a.n_tokens - first_token));
+      t.token_stride = int64_t{a.n_head} * hd;
+      t.q = a.q + first_token * t.token_stride + first_head * hd;
+      t.out = a.out + first_token * t.token_stride + first_head * hd;
+      t.head_dim = a.head_dim;
+      t.first_pos = a.first_pos + first_token;
+      t.scale = a.scale;
+      t.kv_type = a.k.type;
+      t.k = static_cast<const char*>(a.k.data) + kv_head * a.k.head_stride;
+      t.v = static_cast<const char*>(a.v.data) + kv_head * a.v.head_stride;
+      t.k_pos_stride = a.k.pos_stride;
+      t.v_pos_stride = a.v.pos_stride;
+      t.acc = scratch.data();
+      t.row_max = t.acc + max_queries * hd;
+      t.row_sum = t.row_max + max_queries;
+      t.k_block = t.row_sum + max_queries;
+      t.v_block = t.k_block + kAttentionKeyBlock * hd;
+      t.scores = t.v_block + kAttentionKeyBlock * hd;
+      table.attention_tile(t);
+    }
+  });
+}
+
+}  // namespace tokenmill::kernels

@@ -1,0 +1,267 @@
+// Attention over a KV cache, on every ISA path, against a naive implementation written here:
+// all scores of a query, a full softmax in double, then the weighted sum of V.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/attention.h"
+#include "kernels/half.h"
+#include "kernels/thread_pool.h"
+#include "kernels/test_util.h"
+
+namespace tokenmill::kernels {
+namespace {
+
+using gguf::TensorType;
+using testing::all_near;
+using testing::random_normal;
+
+struct Shape {
+  int n_head, n_head_kv, head_dim;
+  int64_t n_tokens, first_pos;
+};
+
+// A layer's cache: f32 originals [pos][kv head][head_dim] and the same rows stored in `type`,
+// laid out position-major or head-major.
+struct Cache {
+  TensorType type;
+  int64_t n_pos;
+  int n_head_kv, head_dim;
+  bool head_major;
+  std::vector<float> k_f32, v_f32;
+  std::vector<unsigned char> k_bytes, v_bytes;
+
+  int64_t row_bytes() const { return static_cast<int64_t>(gguf::row_bytes(type, head_dim)); }
+  int64_t pos_stride() const { return head_major ? row_bytes() : n_head_kv * row_bytes(); }
+  int64_t head_stride() const { return head_major ? n_pos * row_bytes() : row_bytes(); }
+  int64_t offset(int64_t pos, int h) const { return pos * pos_stride() + h * head_stride(); }
+  KvView view(const std::vector<unsigned char>& bytes) const {
+    return {type, bytes.data(), pos_stride(), head_stride()};
+  }
+};
+
+Cache make_cache(Rng& rng, TensorType type, int64_t n_pos, int n_head_kv, int head_dim,
+                 bool head_major, float k_scale) {
+  Cache c{type, n_pos, n_head_kv, head_dim, head_major, {}, {}, {}, {}};
+  c.k_f32 = random_normal(rng, n_pos * n_head_kv * head_dim, k_scale);
+  c.v_f32 = random_normal(rng, n_pos * n_head_kv * head_dim);
+  c.k_bytes.resize(n_pos * n_head_kv * c.row_bytes());
+  c.v_bytes.resize(c.k_bytes.size());
+  for (int64_t p = 0; p < n_pos; ++p) {
+    for (int h = 0; h < n_head_kv; ++h) {
+      const int64_t src = (p * n_head_kv + h) * head_dim;
+      store_kv_row(type, &c.k_f32[src], &c.k_bytes[c.offset(p, h)], head_dim);
+      store_kv_row(type, &c.v_f32[src], &c.v_bytes[c.offset(p, h)], head_dim);
+    }
+  }
+  return c;
+}
+
+// The values a stored row decodes to, decoded independently of the kernels.
+std::vector<float> decoded(const Cache& c, const std::vector<unsigned char>& bytes) {
+  std::vector<float> out(c.n_pos * c.n_head_kv * c.head_dim);
+  for (int64_t p = 0; p < c.n_pos; ++p) {
+    for (int h = 0; h < c.n_head_kv; ++h) {
+      const unsigned char* row = &bytes[c.offset(p, h)];
+      float* dst = &out[(p * c.n_head_kv + h) * c.head_dim];
+      for (int i = 0; i < c.head_dim; ++i) {
+        if (c.type == TensorType::F32) {
+          std::memcpy(&dst[i], row + 4 * i, 4);
+        } else if (c.type == TensorType::F16) {
+          uint16_t half;
+          std::memcpy(&half, row + 2 * i, 2);
+          dst[i] = f16_to_f32(half);
+        } else {  // Q8_0: per 32 values, an f16 scale then 32 int8
+          const unsigned char* block = row + (i / 32) * 34;
+          uint16_t d;
+          std::memcpy(&d, block, 2);
+          dst[i] = f16_to_f32(d) * static_cast<int8_t>(block[2 + i % 32]);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<float> naive_attention(const Shape& s, float scale, const std::vector<float>& q,
+                                   const std::vector<float>& k, const std::vector<float>& v) {
+  std::vector<float> out(q.size());
+  const int group = s.n_head / s.n_head_kv;
+  for (int64_t t = 0; t < s.n_tokens; ++t) {
+    for (int h = 0; h < s.n_head; ++h) {
+      const float* qr = &q[(t * s.n_head + h) * s.head_dim];
+      const int kvh = h / group;
+      const int64_t n_keys = s.first_pos + t + 1;
+      std::vector<double> scores(n_keys);
+      double max = -INFINITY;
+      for (int64_t j = 0; j < n_keys; ++j) {
+        const float* kr = &k[(j * s.n_head_kv + kvh) * s.head_dim];
+        double dot = 0;
+        for (int i = 0; i < s.head_dim; ++i) dot += double{qr[i]} * kr[i];
+        scores[j] = dot * scale;
+        max = std::max(max, scores[j]);
+      }
+      double total = 0;
+      for (double& x : scores) total += (x = std::exp(x - max));
+      for (int i = 0; i < s.head_dim; ++i) {
+        double acc = 0;
+        for (int64_t j = 0; j < n_keys; ++j) acc += scores[j] * v[(j * s.n_head_kv + kvh) * s.head_dim + i];
+        out[(t * s.n_head + h) * s.head_dim + i] = static_cast<float>(acc / total);
+      }
+    }
+  }
+  return out;
+}
+
+const std::vector<Shape> kShapes = {
+    {1, 1, 32, 1, 0},     // the very first token
+    {4, 4, 64, 1, 100},   // decode, no grouping
+    {8, 2, 128, 1, 37},   // decode, GQA
+    {32, 2, 128, 1, 70},  // GLM-4-like decode: 16 query heads per kv head
+    {6, 3, 96, 5, 10},    // prefill continuing a cache
+    {8, 1, 64, 13, 0},    // MQA prefill from scratch
+    {4, 1, 64, 2, 1000},  // long context: many key blocks
+    {2, 2, 256, 9, 31},   // head_dim 256, tokens crossing a key-block edge
+};
+
+// head_dim not a multiple of a vector (F32/F16 only; Q8_0 needs multiples of 32).
+const std::vector<Shape> kOddShapes = {{4, 2, 40, 7, 33}, {2, 1, 17, 3, 5}, {3, 3, 1, 4, 2}};
+
+class AttentionTest : public ::testing::TestWithParam<Isa> {
+ protected:
+  // Runs one case; returns the kernel's output for further comparisons.
+  std::vector<float> check(const Shape& s, TensorType type, bool head_major, ThreadPool& pool,
+                           float k_scale = 1.0f, uint64_t seed = 1) {
+    Rng rng(seed);
+    const int64_t n_pos = s.first_pos + s.n_tokens;
+    const Cache cache = make_cache(rng, type, n_pos, s.n_head_kv, s.head_dim, head_major, k_scale);
+    const auto q = random_normal(rng, s.n_tokens * s.n_head * s.head_dim);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
+    std::vector<float> out(q.size(), NAN);
+    AttentionArgs a;
+    a.n_head = s.n_head;
+    a.n_head_kv = s.n_head_kv;
+    a.head_dim = s.head_dim;
+    a.scale = scale;
+    a.q = q.data();
+    a.out = out.data();
+    a.n_tokens = s.n_tokens;
+    a.first_pos = s.first_pos;
+    a.k = cache.view(cache.k_bytes);
+    a.v = cache.view(cache.v_bytes);
+    attention(pool, a, GetParam());
+
+    const std::string what = std::string(gguf::tensor_type_name(type)) + " heads " +
+                             std::to_string(s.n_head) + "/" + std::to_string(s.n_head_kv) + " dim " +
+                             std::to_string(s.head_dim) + " tokens " + std::to_string(s.n_tokens) +
+                             " from " + std::to_string(s.first_pos) + (head_major ? " head-major" : "");
+    // Against the exact answer for the values the cache holds: only float rounding differs.
+    const auto exact = naive_attention(s, scale, q, decoded(cache, cache.k_bytes), decoded(cache, cache.v_bytes));
+    EXPECT_TRUE(all_near(out, exact, 2e-5, 2e-5)) << what;
+    // Against the f32 originals: the cache type's rounding shows, in proportion to the keys'
+    // size (it perturbs the scores).
+    const double tolerance =
+        (type == TensorType::F32 ? 2e-5 : type == TensorType::F16 ? 3e-3 : 3e-2) * k_scale;
+    const auto original = naive_attention(s, scale, q, cache.k_f32, cache.v_f32);
+    EXPECT_TRUE(all_near(out, original, tolerance, 0)) << what << " vs f32";
+    return out;
+  }
+};
+
+TEST_P(AttentionTest, MatchesNaiveForEveryCacheType) {
+  ThreadPool pool(2);
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0}) {
+    for (const Shape& s : kShapes) {
+      for (bool head_major : {false, true}) check(s, type, head_major, pool);
+    }
+  }
+}
+
+TEST_P(AttentionTest, OddHeadDims) {
+  ThreadPool pool(2);
+  for (TensorType type : {TensorType::F32, TensorType::F16}) {
+    for (const Shape& s : kOddShapes) check(s, type, false, pool);
+  }
+}
+
+// Large scores make the running max jump between key blocks; the rescaling must keep up.
+TEST_P(AttentionTest, LargeScoresStayStable) {
+  ThreadPool pool(2);
+  check({4, 2, 64, 3, 200}, TensorType::F32, false, pool, 12.0f);
+  check({4, 2, 64, 3, 200}, TensorType::F16, false, pool, 12.0f);
+}
+
+TEST_P(AttentionTest, SameResultForAnyThreadCount) {
+  const Shape s{16, 2, 64, 6, 45};
+  ThreadPool one(1), two(2), five(5);
+  const auto a = check(s, TensorType::F16, false, one);
+  EXPECT_TRUE(all_near(check(s, TensorType::F16, false, two), a, 0, 0));
+  EXPECT_TRUE(all_near(check(s, TensorType::F16, false, five), a, 0, 0));
+}
+
+TEST_P(AttentionTest, OutputMayOverwriteQ) {
+  Rng rng(5);
+  const Cache cache = make_cache(rng, TensorType::Q8_0, 9, 2, 32, false, 1.0f);
+  auto q = random_normal(rng, 3 * 4 * 32);
+  std::vector<float> separate(q.size());
+  AttentionArgs a{4, 2, 32, 0.2f, q.data(), separate.data(), 3, 6, cache.view(cache.k_bytes),
+                  cache.view(cache.v_bytes)};
+  ThreadPool pool(2);
+  attention(pool, a, GetParam());
+  a.out = q.data();
+  attention(pool, a, GetParam());
+  EXPECT_TRUE(all_near(q, separate, 0, 0));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsa, AttentionTest, ::testing::ValuesIn(supported_isas()),
+                         testing::isa_param_name);
+
+TEST(Attention, RejectsBadArguments) {
+  ThreadPool pool(1);
+  std::vector<float> q(2 * 64), out(2 * 64), kv(64 * 8);
+  const KvView view{TensorType::F32, kv.data(), 64 * 4, 64 * 4 * 8};
+  const AttentionArgs good{2, 1, 64, 0.125f, q.data(), out.data(), 1, 0, view, view};
+  EXPECT_NO_THROW(attention(pool, good));
+  AttentionArgs a = good;
+  a.n_head = 3;
+  a.n_head_kv = 2;
+  EXPECT_THROW(attention(pool, a), Error);
+  a = good;
+  a.k.type = a.v.type = TensorType::Q4_0;
+  EXPECT_THROW(attention(pool, a), Error);
+  a = good;
+  a.v.type = TensorType::F16;
+  EXPECT_THROW(attention(pool, a), Error);
+  a = good;
+  a.k.type = a.v.type = TensorType::Q8_0;
+  a.head_dim = 40;
+  EXPECT_THROW(attention(pool, a), Error);
+  a = good;
+  a.k.pos_stride = 10;
+  EXPECT_THROW(attention(pool, a), Error);
+  a = good;
+  a.first_pos = -1;
+  EXPECT_THROW(attention(pool, a), Error);
+}
+
+TEST(StoreKvRow, Q8_0RoundTripsWithinHalfAStep) {
+  Rng rng(6);
+  const auto x = random_normal(rng, 64, 3.0f);
+  std::vector<unsigned char> row(2 * 34);
+  store_kv_row(TensorType::Q8_0, x.data(), row.data(), 64);
+  for (int i = 0; i < 64; ++i) {
+    const unsigned char* block = &row[(i / 32) * 34];
+    uint16_t d;
+    std::memcpy(&d, block, 2);
+    const float step = f16_to_f32(d);
+    EXPECT_NEAR(step * static_cast<int8_t>(block[2 + i % 32]), x[i], 0.5f * step + 1e-3f * std::fabs(x[i]));
+  }
+  EXPECT_THROW(store_kv_row(TensorType::Q8_0, x.data(), row.data(), 40), Error);
+  EXPECT_THROW(store_kv_row(TensorType::Q4_0, x.data(), row.data(), 64), Error);
+}
+
+}  // namespace
+}  // namespace tokenmill::kernels
