@@ -3,12 +3,12 @@
 // fixed table kIq4Levels rather than evenly spaced integers.
 #include <array>
 
-#include "kernels/block_layouts.h"
+#include "kernels/block_codes.h"
 #include "kernels/format_codecs.h"
 #include "kernels/half.h"
 #include "kernels/scale_search.h"
 
-namespace tokenmill::kernels::codecs {
+namespace tokenmill::kernels {
 namespace {
 
 // Nearest-level lookup. Every midpoint between adjacent levels is a multiple of 0.5, so the
@@ -55,19 +55,38 @@ void encode_group(const float* x, float step, uint8_t* qs) {
   for (int j = 0; j < kBlockSize / 2; ++j)
     qs[j] = static_cast<uint8_t>(Iq4Grid::index(x[j] * inverse) | Iq4Grid::index(x[j + 16] * inverse) << 4);
 }
-void decode_group(const uint8_t* qs, float step, float* x) {
+void unpack_levels(const uint8_t* qs, int* q) {
   for (int j = 0; j < kBlockSize / 2; ++j) {
-    x[j] = step * static_cast<float>(kIq4Levels[qs[j] & 15]);
-    x[j + 16] = step * static_cast<float>(kIq4Levels[qs[j] >> 4]);
+    q[j] = kIq4Levels[qs[j] & 15];
+    q[j + 16] = kIq4Levels[qs[j] >> 4];
   }
 }
 
+constexpr int kXsGroups = kSuperBlockSize / kBlockSize;
+
 }  // namespace
 
-void dequantize_iq4_nl(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockIQ4_NL*>(src);
-  for (int64_t i = 0; i < n / kBlockSize; ++i, dst += kBlockSize) decode_group(b[i].qs, f16_to_f32(b[i].d), dst);
+void unpack(const BlockIQ4_NL& b, BlockCodes& c) {
+  unpack_levels(b.qs, c.q);
+  c.d = f16_to_f32(b.d);
+  c.m = 0;
+  c.has_min = false;
 }
+
+void unpack(const BlockIQ4_XS& b, SuperBlockCodes& c) {
+  c.group = kBlockSize;
+  c.d = f16_to_f32(b.d);
+  c.dmin = 0;
+  for (int g = 0; g < kXsGroups; ++g) {
+    unpack_levels(b.qs + 16 * g, c.q + kBlockSize * g);
+    c.scale[g] = (((b.scales_l[g / 2] >> (4 * (g % 2))) & 15) | ((b.scales_h >> (2 * g)) & 3) << 4) - 32;
+    c.min[g] = 0;
+  }
+}
+
+namespace codecs {
+
+void dequantize_iq4_nl(const void* src, float* dst, int64_t n) { decode_blocks<BlockIQ4_NL, BlockCodes>(src, dst, n); }
 void quantize_iq4_nl(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockIQ4_NL*>(dst);
   for (int64_t i = 0; i < n / kBlockSize; ++i, src += kBlockSize) {
@@ -76,18 +95,7 @@ void quantize_iq4_nl(const float* src, void* dst, int64_t n) {
   }
 }
 
-constexpr int kXsGroups = kSuperBlockSize / kBlockSize;
-
-void dequantize_iq4_xs(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockIQ4_XS*>(src);
-  for (int64_t i = 0; i < n / kSuperBlockSize; ++i) {
-    const float d = f16_to_f32(b[i].d);
-    for (int g = 0; g < kXsGroups; ++g, dst += kBlockSize) {
-      const int scale = ((b[i].scales_l[g / 2] >> (4 * (g % 2))) & 15) | ((b[i].scales_h >> (2 * g)) & 3) << 4;
-      decode_group(b[i].qs + 16 * g, d * static_cast<float>(scale - 32), dst);
-    }
-  }
-}
+void dequantize_iq4_xs(const void* src, float* dst, int64_t n) { decode_blocks<BlockIQ4_XS, SuperBlockCodes>(src, dst, n); }
 void quantize_iq4_xs(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockIQ4_XS*>(dst);
   for (int64_t i = 0; i < n / kSuperBlockSize; ++i, src += kSuperBlockSize) {
@@ -107,4 +115,5 @@ void quantize_iq4_xs(const float* src, void* dst, int64_t n) {
   }
 }
 
-}  // namespace tokenmill::kernels::codecs
+}  // namespace codecs
+}  // namespace tokenmill::kernels

@@ -3,17 +3,17 @@
 // the super-block's half-float d (and dmin). Q8_K is the activation format their dot products
 // take; it is rounded exactly as the format's reference quantizer does.
 //
-// Every format here is decoded the same way once its bit fields are unpacked: integer codes
-// q[e], then x[e] = step[g] * q[e] - offset[g] for the group g holding e.
+// Every format here decodes the same way once its bit fields are unpacked into integer codes,
+// group scales and mins (SuperBlockCodes in block_codes.h).
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/block_layouts.h"
+#include "kernels/block_codes.h"
 #include "kernels/format_codecs.h"
 #include "kernels/half.h"
 #include "kernels/scale_search.h"
 
-namespace tokenmill::kernels::codecs {
+namespace tokenmill::kernels {
 namespace {
 
 constexpr int kN = kSuperBlockSize;
@@ -89,9 +89,16 @@ void pack_q3_scales(const int8_t* scale, uint8_t* p) {
   }
 }
 
-// x[e] = step[g] * q[e] - offset[g]: the decoding rule of every K-quant.
-void decode_groups(const int* q, int group, const float* step, const float* offset, float* x) {
-  for (int e = 0; e < kN; ++e) x[e] = step[e / group] * static_cast<float>(q[e]) - offset[e / group];
+// Codes start at zero, so the unpack() overloads below can OR their bit fields in.
+void clear(SuperBlockCodes& c, int group, float d, float dmin) {
+  for (int& v : c.q) v = 0;
+  for (int& v : c.min) v = 0;
+  c.group = group;
+  c.d = d;
+  c.dmin = dmin;
+}
+void centre(SuperBlockCodes& c, int bias) {
+  for (int& v : c.q) v -= bias;
 }
 
 // ---- Quantizing weights.
@@ -180,22 +187,68 @@ constexpr AffineFormat kQ5K{32, 31, 63, {-0.6f, 0.2f, 7}};
 constexpr SymmetricFormat kQ3K{{-4, 3}, -32, 31, {-0.9f, 0.3f, 7}};
 constexpr SymmetricFormat kQ6K{{-32, 31}, -128, 127, {-0.9f, 0.3f, 7}};
 
-}  // namespace
+// Q4_K and Q5_K differ only in Q5_K's fifth bit.
+template <class Block>
+void unpack_q45_k(const Block& b, SuperBlockCodes& c) {
+  clear(c, 32, f16_to_f32(b.d), f16_to_f32(b.dmin));
+  unpack_field<4>(b.qs, nibble_slot, 0, c.q);
+  if constexpr (std::is_same_v<Block, BlockQ5_K>) unpack_field<1>(b.qh, one_bit_slot, 4, c.q);
+  for (int g = 0; g < 8; ++g) unpack_scale_min(b.scales, g, c.scale[g], c.min[g]);
+}
 
-void dequantize_q2_k(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ2_K*>(src);
-  for (int64_t i = 0; i < n / kN; ++i, dst += kN) {
-    int q[kN] = {};
-    unpack_field<2>(b[i].qs, two_bit_slot, 0, q);
-    const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
-    float step[16], offset[16];
-    for (int g = 0; g < 16; ++g) {
-      step[g] = d * static_cast<float>(b[i].scales[g] & 15);
-      offset[g] = dmin * static_cast<float>(b[i].scales[g] >> 4);
-    }
-    decode_groups(q, 16, step, offset, dst);
+template <class Block>
+void quantize_q45_k(const float* src, void* dst, int64_t n) {
+  constexpr bool kFiveBits = std::is_same_v<Block, BlockQ5_K>;
+  auto* b = static_cast<Block*>(dst);
+  for (int64_t i = 0; i < n / kN; ++i, src += kN) {
+    const AffineBlock a = encode_affine(src, kFiveBits ? kQ5K : kQ4K);
+    b[i].d = a.d;
+    b[i].dmin = a.dmin;
+    pack_scale_min(a.scale, a.min, b[i].scales);
+    pack_field<4>(a.q, nibble_slot, 0, b[i].qs, sizeof(b[i].qs));
+    if constexpr (kFiveBits) pack_field<1>(a.q, one_bit_slot, 4, b[i].qh, sizeof(b[i].qh));
   }
 }
+
+}  // namespace
+
+void unpack(const BlockQ2_K& b, SuperBlockCodes& c) {
+  clear(c, 16, f16_to_f32(b.d), f16_to_f32(b.dmin));
+  unpack_field<2>(b.qs, two_bit_slot, 0, c.q);
+  for (int g = 0; g < 16; ++g) {
+    c.scale[g] = b.scales[g] & 15;
+    c.min[g] = b.scales[g] >> 4;
+  }
+}
+
+void unpack(const BlockQ3_K& b, SuperBlockCodes& c) {
+  clear(c, 16, f16_to_f32(b.d), 0.0f);
+  unpack_field<2>(b.qs, two_bit_slot, 0, c.q);
+  unpack_field<1>(b.hmask, one_bit_slot, 2, c.q);
+  centre(c, 4);
+  for (int g = 0; g < 16; ++g) c.scale[g] = unpack_q3_scale(b.scales, g) - 32;
+}
+
+void unpack(const BlockQ4_K& b, SuperBlockCodes& c) { unpack_q45_k(b, c); }
+void unpack(const BlockQ5_K& b, SuperBlockCodes& c) { unpack_q45_k(b, c); }
+
+void unpack(const BlockQ6_K& b, SuperBlockCodes& c) {
+  clear(c, 16, f16_to_f32(b.d), 0.0f);
+  unpack_field<4>(b.ql, q6_nibble_slot, 0, c.q);
+  unpack_field<2>(b.qh, two_bit_slot, 4, c.q);
+  centre(c, 32);
+  for (int g = 0; g < 16; ++g) c.scale[g] = b.scales[g];
+}
+
+void unpack(const BlockQ8_K& b, SuperBlockCodes& c) {
+  clear(c, 16, b.d, 0.0f);
+  for (int e = 0; e < kN; ++e) c.q[e] = b.qs[e];
+  for (int& v : c.scale) v = 1;
+}
+
+namespace codecs {
+
+void dequantize_q2_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ2_K, SuperBlockCodes>(src, dst, n); }
 void quantize_q2_k(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ2_K*>(dst);
   for (int64_t i = 0; i < n / kN; ++i, src += kN) {
@@ -207,19 +260,7 @@ void quantize_q2_k(const float* src, void* dst, int64_t n) {
   }
 }
 
-void dequantize_q3_k(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ3_K*>(src);
-  for (int64_t i = 0; i < n / kN; ++i, dst += kN) {
-    int q[kN] = {};
-    unpack_field<2>(b[i].qs, two_bit_slot, 0, q);
-    unpack_field<1>(b[i].hmask, one_bit_slot, 2, q);
-    for (int& v : q) v -= 4;
-    const float d = f16_to_f32(b[i].d);
-    float step[16], offset[16] = {};
-    for (int g = 0; g < 16; ++g) step[g] = d * static_cast<float>(unpack_q3_scale(b[i].scales, g) - 32);
-    decode_groups(q, 16, step, offset, dst);
-  }
-}
+void dequantize_q3_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ3_K, SuperBlockCodes>(src, dst, n); }
 void quantize_q3_k(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ3_K*>(dst);
   for (int64_t i = 0; i < n / kN; ++i, src += kN) {
@@ -232,55 +273,12 @@ void quantize_q3_k(const float* src, void* dst, int64_t n) {
   }
 }
 
-// Q4_K and Q5_K differ only in Q5_K's fifth bit.
-template <class Block>
-void dequantize_q45_k(const Block* b, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n / kN; ++i, dst += kN) {
-    int q[kN] = {};
-    unpack_field<4>(b[i].qs, nibble_slot, 0, q);
-    if constexpr (std::is_same_v<Block, BlockQ5_K>) unpack_field<1>(b[i].qh, one_bit_slot, 4, q);
-    const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
-    float step[8], offset[8];
-    for (int g = 0; g < 8; ++g) {
-      int scale, min;
-      unpack_scale_min(b[i].scales, g, scale, min);
-      step[g] = d * static_cast<float>(scale);
-      offset[g] = dmin * static_cast<float>(min);
-    }
-    decode_groups(q, 32, step, offset, dst);
-  }
-}
-template <class Block>
-void quantize_q45_k(const float* src, Block* b, int64_t n) {
-  constexpr bool kFiveBits = std::is_same_v<Block, BlockQ5_K>;
-  for (int64_t i = 0; i < n / kN; ++i, src += kN) {
-    const AffineBlock a = encode_affine(src, kFiveBits ? kQ5K : kQ4K);
-    b[i].d = a.d;
-    b[i].dmin = a.dmin;
-    pack_scale_min(a.scale, a.min, b[i].scales);
-    pack_field<4>(a.q, nibble_slot, 0, b[i].qs, sizeof(b[i].qs));
-    if constexpr (kFiveBits) pack_field<1>(a.q, one_bit_slot, 4, b[i].qh, sizeof(b[i].qh));
-  }
-}
+void dequantize_q4_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ4_K, SuperBlockCodes>(src, dst, n); }
+void quantize_q4_k(const float* src, void* dst, int64_t n) { quantize_q45_k<BlockQ4_K>(src, dst, n); }
+void dequantize_q5_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ5_K, SuperBlockCodes>(src, dst, n); }
+void quantize_q5_k(const float* src, void* dst, int64_t n) { quantize_q45_k<BlockQ5_K>(src, dst, n); }
 
-void dequantize_q4_k(const void* src, float* dst, int64_t n) { dequantize_q45_k(static_cast<const BlockQ4_K*>(src), dst, n); }
-void quantize_q4_k(const float* src, void* dst, int64_t n) { quantize_q45_k(src, static_cast<BlockQ4_K*>(dst), n); }
-void dequantize_q5_k(const void* src, float* dst, int64_t n) { dequantize_q45_k(static_cast<const BlockQ5_K*>(src), dst, n); }
-void quantize_q5_k(const float* src, void* dst, int64_t n) { quantize_q45_k(src, static_cast<BlockQ5_K*>(dst), n); }
-
-void dequantize_q6_k(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ6_K*>(src);
-  for (int64_t i = 0; i < n / kN; ++i, dst += kN) {
-    int q[kN] = {};
-    unpack_field<4>(b[i].ql, q6_nibble_slot, 0, q);
-    unpack_field<2>(b[i].qh, two_bit_slot, 4, q);
-    for (int& v : q) v -= 32;
-    const float d = f16_to_f32(b[i].d);
-    float step[16], offset[16] = {};
-    for (int g = 0; g < 16; ++g) step[g] = d * static_cast<float>(b[i].scales[g]);
-    decode_groups(q, 16, step, offset, dst);
-  }
-}
+void dequantize_q6_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ6_K, SuperBlockCodes>(src, dst, n); }
 void quantize_q6_k(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ6_K*>(dst);
   for (int64_t i = 0; i < n / kN; ++i, src += kN) {
@@ -293,11 +291,7 @@ void quantize_q6_k(const float* src, void* dst, int64_t n) {
   }
 }
 
-void dequantize_q8_k(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const BlockQ8_K*>(src);
-  for (int64_t i = 0; i < n / kN; ++i, dst += kN)
-    for (int e = 0; e < kN; ++e) dst[e] = b[i].d * static_cast<float>(b[i].qs[e]);
-}
+void dequantize_q8_k(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ8_K, SuperBlockCodes>(src, dst, n); }
 
 // d = -extreme / 127 where extreme is the (first) value of largest magnitude, so that value
 // becomes exactly -127; q = round(x / d), ties to even.
@@ -322,4 +316,5 @@ void quantize_q8_k(const float* src, void* dst, int64_t n) {
   }
 }
 
-}  // namespace tokenmill::kernels::codecs
+}  // namespace codecs
+}  // namespace tokenmill::kernels

@@ -1,26 +1,27 @@
 // The legacy 32-element block formats: Q4_0, Q4_1, Q5_0, Q5_1 (weights) and Q8_0, Q8_1
-// (activations, and Q8_0 weights). Weight blocks get a least-squares scale search; the 8-bit
-// formats round exactly as the format's reference quantizer does, since dot products and
-// tests against other implementations rely on those bytes.
+// (activations, and Q8_0 weights). Weight blocks get an unweighted least-squares scale search;
+// the 8-bit formats round exactly as the format's reference quantizer does, since dot products
+// and tests against other implementations rely on those bytes.
 #include <cstring>
 
-#include "kernels/block_layouts.h"
+#include "kernels/block_codes.h"
 #include "kernels/format_codecs.h"
 #include "kernels/half.h"
 #include "kernels/scale_search.h"
 
-namespace tokenmill::kernels::codecs {
+namespace tokenmill::kernels {
 namespace {
 
 constexpr int kHalf = kBlockSize / 2;
 
-// Codes of a 4- or 5-bit block, element order (see block_layouts.h).
+// 4-bit codes: element j < 16 in the low nibble of qs[j], j + 16 in the high nibble.
 void unpack_nibbles(const uint8_t* qs, int* q) {
   for (int j = 0; j < kHalf; ++j) {
     q[j] = qs[j] & 15;
     q[j + kHalf] = qs[j] >> 4;
   }
 }
+// The fifth bit of element j is bit j of qh, read as a little-endian 32-bit word.
 void add_fifth_bits(const uint8_t* qh, int* q) {
   uint32_t bits;
   std::memcpy(&bits, qh, 4);
@@ -35,15 +36,8 @@ void pack_fifth_bits(const int* q, uint8_t* qh) {
   std::memcpy(qh, &bits, 4);
 }
 
-// Decoding: x = d * (q - bias) [+ m]. The integer is formed first, as the format defines.
-void decode(const int8_t* q, float d, float* x) {
-  for (int j = 0; j < kBlockSize; ++j) x[j] = static_cast<float>(q[j]) * d;
-}
-void decode(const int* q, int bias, float d, float* x) {
-  for (int j = 0; j < kBlockSize; ++j) x[j] = static_cast<float>(q[j] - bias) * d;
-}
-void decode(const int* q, float d, float m, float* x) {
-  for (int j = 0; j < kBlockSize; ++j) x[j] = static_cast<float>(q[j]) * d + m;
+void centre(int* q, int bias) {
+  for (int j = 0; j < kBlockSize; ++j) q[j] -= bias;
 }
 
 // The scan the legacy weight formats use: the extreme value mapped anywhere from 0.9 steps
@@ -94,16 +88,16 @@ template <class Block>
 constexpr bool kHasMin = requires(Block b) { b.m; };
 
 template <class Block>
-void dequantize_4_or_5_bits(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const Block*>(src);
-  int q[kBlockSize];
-  for (int64_t i = 0; i < n / kBlockSize; ++i, dst += kBlockSize) {
-    unpack_nibbles(b[i].qs, q);
-    if constexpr (kHasFifthBit<Block>) add_fifth_bits(b[i].qh, q);
-    if constexpr (kHasMin<Block>)
-      decode(q, f16_to_f32(b[i].d), f16_to_f32(b[i].m), dst);
-    else
-      decode(q, kHasFifthBit<Block> ? 16 : 8, f16_to_f32(b[i].d), dst);
+void unpack_4_or_5_bits(const Block& b, BlockCodes& c) {
+  unpack_nibbles(b.qs, c.q);
+  if constexpr (kHasFifthBit<Block>) add_fifth_bits(b.qh, c.q);
+  c.d = f16_to_f32(b.d);
+  c.has_min = kHasMin<Block>;
+  if constexpr (kHasMin<Block>) {
+    c.m = f16_to_f32(b.m);
+  } else {
+    c.m = 0;
+    centre(c.q, kHasFifthBit<Block> ? 16 : 8);
   }
 }
 
@@ -123,29 +117,40 @@ void quantize_4_or_5_bits(const float* src, void* dst, int64_t n) {
 }
 
 template <class Block>
-void dequantize_8_bits(const void* src, float* dst, int64_t n) {
-  const auto* b = static_cast<const Block*>(src);
-  for (int64_t i = 0; i < n / kBlockSize; ++i, dst += kBlockSize) decode(b[i].qs, f16_to_f32(b[i].d), dst);
+void unpack_8_bits(const Block& b, BlockCodes& c) {
+  for (int j = 0; j < kBlockSize; ++j) c.q[j] = b.qs[j];
+  c.d = f16_to_f32(b.d);
+  c.m = 0;
+  c.has_min = false;
 }
 
 }  // namespace
 
-void dequantize_q4_0(const void* src, float* dst, int64_t n) { dequantize_4_or_5_bits<BlockQ4_0>(src, dst, n); }
+void unpack(const BlockQ4_0& b, BlockCodes& c) { unpack_4_or_5_bits(b, c); }
+void unpack(const BlockQ4_1& b, BlockCodes& c) { unpack_4_or_5_bits(b, c); }
+void unpack(const BlockQ5_0& b, BlockCodes& c) { unpack_4_or_5_bits(b, c); }
+void unpack(const BlockQ5_1& b, BlockCodes& c) { unpack_4_or_5_bits(b, c); }
+void unpack(const BlockQ8_0& b, BlockCodes& c) { unpack_8_bits(b, c); }
+void unpack(const BlockQ8_1& b, BlockCodes& c) { unpack_8_bits(b, c); }
+
+namespace codecs {
+
+void dequantize_q4_0(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ4_0, BlockCodes>(src, dst, n); }
 void quantize_q4_0(const float* src, void* dst, int64_t n) { quantize_4_or_5_bits<BlockQ4_0>(src, dst, n); }
-void dequantize_q4_1(const void* src, float* dst, int64_t n) { dequantize_4_or_5_bits<BlockQ4_1>(src, dst, n); }
+void dequantize_q4_1(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ4_1, BlockCodes>(src, dst, n); }
 void quantize_q4_1(const float* src, void* dst, int64_t n) { quantize_4_or_5_bits<BlockQ4_1>(src, dst, n); }
-void dequantize_q5_0(const void* src, float* dst, int64_t n) { dequantize_4_or_5_bits<BlockQ5_0>(src, dst, n); }
+void dequantize_q5_0(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ5_0, BlockCodes>(src, dst, n); }
 void quantize_q5_0(const float* src, void* dst, int64_t n) { quantize_4_or_5_bits<BlockQ5_0>(src, dst, n); }
-void dequantize_q5_1(const void* src, float* dst, int64_t n) { dequantize_4_or_5_bits<BlockQ5_1>(src, dst, n); }
+void dequantize_q5_1(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ5_1, BlockCodes>(src, dst, n); }
 void quantize_q5_1(const float* src, void* dst, int64_t n) { quantize_4_or_5_bits<BlockQ5_1>(src, dst, n); }
 
-void dequantize_q8_0(const void* src, float* dst, int64_t n) { dequantize_8_bits<BlockQ8_0>(src, dst, n); }
+void dequantize_q8_0(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ8_0, BlockCodes>(src, dst, n); }
 void quantize_q8_0(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_0*>(dst);
   for (int64_t i = 0; i < n / kBlockSize; ++i, src += kBlockSize) b[i].d = f32_to_f16(encode_int8(src, b[i].qs));
 }
 
-void dequantize_q8_1(const void* src, float* dst, int64_t n) { dequantize_8_bits<BlockQ8_1>(src, dst, n); }
+void dequantize_q8_1(const void* src, float* dst, int64_t n) { decode_blocks<BlockQ8_1, BlockCodes>(src, dst, n); }
 void quantize_q8_1(const float* src, void* dst, int64_t n) {
   auto* b = static_cast<BlockQ8_1*>(dst);
   for (int64_t i = 0; i < n / kBlockSize; ++i, src += kBlockSize) {
@@ -157,4 +162,5 @@ void quantize_q8_1(const float* src, void* dst, int64_t n) {
   }
 }
 
-}  // namespace tokenmill::kernels::codecs
+}  // namespace codecs
+}  // namespace tokenmill::kernels
