@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <unistd.h>
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -51,8 +53,9 @@ class GgufBytes {
   }
 };
 
+// Per process: ctest runs test binaries in parallel, and the ASan build repeats these tests.
 inline std::string temp_path(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / "tokenmill-tests";
+  auto dir = std::filesystem::temp_directory_path() / ("tokenmill-tests-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }

@@ -1,0 +1,52 @@
+#include "kernels/dot.h"
+
+#include <string>
+
+#include "common/error.h"
+
+namespace tokenmill::kernels {
+
+using gguf::TensorType;
+
+namespace {
+
+[[noreturn]] void no_dot_product(TensorType weight) {
+  const auto info = gguf::tensor_type_info(static_cast<uint32_t>(weight));
+  throw Error("no dot product for weights of type " +
+              (info ? std::string(info->name) : "id " + std::to_string(static_cast<uint32_t>(weight))));
+}
+
+}  // namespace
+
+TensorType dot_activation_type(TensorType weight) {
+  switch (weight) {
+    case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
+    case TensorType::Q8_0: case TensorType::IQ4_NL:
+      return TensorType::Q8_0;
+    case TensorType::Q2_K: case TensorType::Q3_K: case TensorType::Q4_K: case TensorType::Q5_K:
+    case TensorType::Q6_K: case TensorType::IQ4_XS:
+      return TensorType::Q8_K;
+    default:
+      no_dot_product(weight);
+  }
+}
+
+DotFn DotTable::find(TensorType weight) const {
+  switch (weight) {
+    case TensorType::Q4_0: return q4_0;
+    case TensorType::Q4_1: return q4_1;
+    case TensorType::Q5_0: return q5_0;
+    case TensorType::Q5_1: return q5_1;
+    case TensorType::Q8_0: return q8_0;
+    case TensorType::IQ4_NL: return iq4_nl;
+    case TensorType::Q2_K: return q2_k;
+    case TensorType::Q3_K: return q3_k;
+    case TensorType::Q4_K: return q4_k;
+    case TensorType::Q5_K: return q5_k;
+    case TensorType::Q6_K: return q6_k;
+    case TensorType::IQ4_XS: return iq4_xs;
+    default: no_dot_product(weight);
+  }
+}
+
+}  // namespace tokenmill::kernels

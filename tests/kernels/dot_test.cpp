@@ -1,0 +1,153 @@
+// Dot products: the scalar reference against the dequantized rows, and every vector table this
+// CPU can run against the scalar reference, over all weight formats, many row lengths and
+// weights both quantized from data and made of random bytes (every code pattern).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+#include "format_test_util.h"
+#include "kernels/dot.h"
+
+namespace tokenmill::kernels {
+namespace {
+
+using gguf::TensorType;
+
+const TensorType kWeightTypes[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+                                   TensorType::Q8_0, TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K,
+                                   TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
+
+struct Table {
+  const char* name;
+  const DotTable* table;
+};
+
+// The vector tables this CPU can run. (Once cpu_features.h is on this branch, its
+// supported_isas() replaces these checks.)
+std::vector<Table> vector_tables() {
+  std::vector<Table> tables;
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("bmi2");
+  if (avx2) tables.push_back({"avx2", &avx2_dot_table});
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vnni"))
+    tables.push_back({"avx512", &avx512_dot_table});
+  return tables;
+}
+
+// A weight row: quantized from heavy-tailed data, or random bytes with every half-float scale
+// made finite (top exponent bit cleared).
+std::vector<uint8_t> weight_row(TensorType type, int64_t n, uint64_t seed, bool random_bytes) {
+  if (!random_bytes) return testing::quantize(type, testing::heavy_tailed(n, seed));
+  std::vector<uint8_t> bytes(gguf::row_bytes(type, n));
+  Rng rng(seed);
+  for (auto& b : bytes) b = static_cast<uint8_t>(rng.next_u64());
+  std::vector<int> halves;
+  switch (type) {
+    case TensorType::Q4_1: case TensorType::Q5_1: case TensorType::Q4_K: case TensorType::Q5_K:
+      halves = {0, 2};
+      break;
+    case TensorType::Q2_K: halves = {80, 82}; break;
+    case TensorType::Q3_K: halves = {108}; break;
+    case TensorType::Q6_K: halves = {208}; break;
+    default: halves = {0};
+  }
+  const auto block_bytes = gguf::tensor_type_info(type).block_bytes;
+  for (size_t block = 0; block < bytes.size(); block += block_bytes)
+    for (int at : halves) bytes[block + at + 1] &= 0xBF;
+  return bytes;
+}
+
+struct Case {
+  std::vector<uint8_t> weights, activations;
+  double exact;      // the dot of the dequantized rows, in double
+  double magnitude;  // sum of |w_i a_i|: the scale of float rounding
+};
+
+Case make_case(TensorType type, int64_t n, uint64_t seed, bool random_bytes) {
+  Case c;
+  c.weights = weight_row(type, n, seed, random_bytes);
+  c.activations = testing::quantize(dot_activation_type(type), testing::gaussian(n, seed + 1000));
+  const auto w = testing::dequantize(type, c.weights, n);
+  const auto a = testing::dequantize(dot_activation_type(type), c.activations, n);
+  c.exact = c.magnitude = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    c.exact += double(w[i]) * a[i];
+    c.magnitude += std::fabs(double(w[i]) * a[i]);
+  }
+  return c;
+}
+
+std::vector<int64_t> row_lengths(TensorType type) {
+  if (gguf::tensor_type_info(type).block_elements == 256) return {256, 512, 768, 2048, 4096, 11008};
+  return {32, 64, 96, 256, 1024, 4096, 4128};
+}
+
+TEST(Dot, ScalarReferenceIsTheDotOfTheDecodedRows) {
+  for (TensorType type : kWeightTypes) {
+    for (int64_t n : row_lengths(type)) {
+      for (bool random_bytes : {false, true}) {
+        const Case c = make_case(type, n, 10 + n, random_bytes);
+        const float got = scalar_dot_table.find(type)(c.weights.data(), c.activations.data(), n);
+        EXPECT_NEAR(got, c.exact, 1e-5 * c.magnitude + 1e-30)
+            << gguf::tensor_type_name(type) << " n=" << n << (random_bytes ? " random bytes" : "");
+      }
+    }
+  }
+}
+
+TEST(Dot, VectorTablesMatchTheScalarReference) {
+  const auto tables = vector_tables();
+  if (tables.empty()) GTEST_SKIP() << "this CPU has neither the AVX2 nor the AVX-512 path";
+  for (const auto& t : tables) {
+    for (TensorType type : kWeightTypes) {
+      for (int64_t n : row_lengths(type)) {
+        for (bool random_bytes : {false, true}) {
+          for (uint64_t seed : {1, 2, 3}) {
+            const Case c = make_case(type, n, seed * 100 + n, random_bytes);
+            const float want = scalar_dot_table.find(type)(c.weights.data(), c.activations.data(), n);
+            const float got = t.table->find(type)(c.weights.data(), c.activations.data(), n);
+            ASSERT_NEAR(got, want, 1e-5 * c.magnitude + 1e-30)
+                << t.name << " " << gguf::tensor_type_name(type) << " n=" << n
+                << (random_bytes ? " random bytes" : "") << " seed " << seed;
+          }
+        }
+      }
+    }
+  }
+}
+
+// Quantized rows keep the dot of the original floats to within the formats' error.
+TEST(Dot, ApproximatesTheFloatDot) {
+  const int64_t n = 4096;
+  const auto x = testing::gaussian(n, 5), y = testing::gaussian(n, 6);
+  double exact = 0;
+  for (int64_t i = 0; i < n; ++i) exact += double(x[i]) * y[i];
+  for (TensorType type : kWeightTypes) {
+    const auto w = testing::quantize(type, x);
+    const auto a = testing::quantize(dot_activation_type(type), y);
+    const float got = scalar_dot_table.find(type)(w.data(), a.data(), n);
+    // Error of a sum of n products with independent relative errors: about sqrt(n) * rmse.
+    EXPECT_NEAR(got, exact, 0.6 * std::sqrt(double(n)) * (type == TensorType::Q2_K ? 1.0 : 0.35))
+        << gguf::tensor_type_name(type);
+  }
+}
+
+TEST(Dot, ActivationTypesAndUnsupportedWeights) {
+  EXPECT_EQ(dot_activation_type(TensorType::Q4_0), TensorType::Q8_0);
+  EXPECT_EQ(dot_activation_type(TensorType::IQ4_NL), TensorType::Q8_0);
+  EXPECT_EQ(dot_activation_type(TensorType::Q4_K), TensorType::Q8_K);
+  EXPECT_EQ(dot_activation_type(TensorType::IQ4_XS), TensorType::Q8_K);
+  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_K, TensorType::IQ2_XXS,
+                       static_cast<TensorType>(999)}) {
+    EXPECT_THROW(dot_activation_type(t), Error);
+    EXPECT_THROW(scalar_dot_table.find(t), Error);
+  }
+}
+
+}  // namespace
+}  // namespace tokenmill::kernels
