@@ -131,9 +131,19 @@ const float* rows_as_f32(const WeightMatrix& w, int64_t begin, int64_t end, cons
 
 }  // namespace
 
-constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar};
+constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar, {}};
 
 bool matmul_supports(TensorType type) { return is_float(type) || has_dot(type); }
+
+QuantTileFn QuantTiles::find(TensorType weight) const {
+  switch (weight) {
+    case TensorType::Q8_0: return q8_0;
+    case TensorType::Q4_K: return q4_k;
+    case TensorType::Q5_K: return q5_k;
+    case TensorType::Q6_K: return q6_k;
+    default: return nullptr;
+  }
+}
 
 TensorType activation_type(TensorType weight, Isa) {
   return is_float(weight) ? TensorType::F32 : dot_activation_type(weight);
@@ -202,6 +212,12 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, Isa isa) {
         const float* w = rows_as_f32(job.w, block.row_begin, block.row_end, paths.kernels, panel);
         paths.kernels.gemm_f32(w, n, block.row_end - block.row_begin, job.x + block.token_begin * n, n,
                                block.token_end - block.token_begin, n, y + block.row_begin, job.w.n_rows);
+        continue;
+      }
+      if (const QuantTileFn tile = paths.kernels.quant.find(job.w.type)) {
+        tile(job.w.row(block.row_begin), job.w.row_bytes(), block.row_end - block.row_begin,
+             a.data + block.token_begin * a.row_bytes, a.row_bytes, block.token_end - block.token_begin, n,
+             y + block.row_begin, job.w.n_rows);
         continue;
       }
       const DotFn dot = paths.dots.find(job.w.type);

@@ -67,8 +67,8 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
 }
 
 template <class V>
-constexpr MatmulKernels make_matmul_kernels() {
-  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>};
+constexpr MatmulKernels make_matmul_kernels(QuantTiles quant = {}) {
+  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, quant};
 }
 
 }  // namespace tokenmill::kernels::simd
