@@ -6,6 +6,7 @@
 namespace tokenmill::cli {
 
 void register_inspect(CLI::App& app);
+void register_bench(CLI::App& app);
 void register_chat_template(CLI::App& app);
 void register_make_model(CLI::App& app);
 void register_perplexity(CLI::App& app);
@@ -13,6 +14,7 @@ void register_run(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
+  register_bench(app);
   register_chat_template(app);
   register_make_model(app);
   register_perplexity(app);
