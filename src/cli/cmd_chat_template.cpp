@@ -1,11 +1,12 @@
 // `tokenmill chat-template render|parse`: the chat-template engine and the output parsers from
 // the command line, for checking a model's prompt format by hand and for scripted comparisons.
 //
-//   render (--model MODEL | --template FILE) --input CONV.json [--now 2024-07-26T10:30:00]
+//   render (--model MODEL [--chat-template FILE] | --template FILE) --input CONV.json [--now DATE]
 //     prints exactly the prompt, nothing else. Every key of CONV.json (messages, tools,
-//     add_generation_prompt, enable_thinking, bos_token, ...) is a template variable.
+//     add_generation_prompt, enable_thinking, bos_token, ...) is a template variable; with
+//     --model, bos_token and eos_token default to the model's.
 //   parse (--model MODEL | --template FILE | --format NAME) --input OUTPUT.txt [--tools TOOLS.json]
-//     prints {"content", "reasoning_content", "tool_calls"} as JSON.
+//     prints {"role", "content", "reasoning_content", "tool_calls"} as JSON.
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -27,7 +28,8 @@ namespace {
 
 struct TemplateSource {
   std::string model;
-  std::string template_file;
+  std::string chat_template;  // overrides the model's own template
+  std::string template_file;  // a template without a model
 };
 
 std::string read_file(const std::string& path) {
@@ -51,7 +53,7 @@ std::string template_text(const TemplateSource& source, nlohmann::ordered_json* 
   if (!source.template_file.empty()) return read_template_file(source.template_file);
   const gguf::File model = gguf::File::open(source.model);
   if (variables) add_special_tokens(model, *variables);
-  return load_chat_template(model, std::nullopt);
+  return load_chat_template(model, source.chat_template.empty() ? std::nullopt : std::optional(source.chat_template));
 }
 
 std::tm parse_time(const std::string& text) {
@@ -72,8 +74,11 @@ std::tm parse_time(const std::string& text) {
 
 void add_source_options(CLI::App* command, TemplateSource& source) {
   auto* model = command->add_option("--model", source.model, "GGUF model whose tokenizer.chat_template is used");
-  auto* file = command->add_option("--template", source.template_file, "Jinja chat template file");
+  auto* override_file = command->add_option("--chat-template", source.chat_template,
+                                            "template file used instead of the model's own")->needs(model);
+  auto* file = command->add_option("--template", source.template_file, "Jinja chat template file (no model)");
   model->excludes(file);
+  override_file->excludes(file);
 }
 
 }  // namespace
@@ -112,12 +117,13 @@ void register_chat_template(CLI::App& app) {
     ChatParseOptions options;
     if (!parse_format.empty()) {
       options.format = chat_format_from_name(parse_format);
+      options.reasoning = true;  // without a template to tell, a <think> block is reasoning
     } else if (!parse_source.model.empty() || !parse_source.template_file.empty()) {
       options = detect_chat_format(template_text(parse_source, nullptr));
     } else {
       throw Error("give --model, --template or --format");
     }
-    if (thinking_open) options.thinking_open = true;
+    if (thinking_open) options.reasoning = options.thinking_open = true;
     if (!parse_tools.empty()) options.tools = read_json(parse_tools);
     const ChatMessage message = parse_chat_output(read_file(parse_input), options);
     std::printf("%s\n", message.to_json().dump(2).c_str());

@@ -2,20 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
-#include "kernels/half.h"
+#include "kernels/block_layouts.h"
+#include "kernels/formats.h"
 #include "kernels/op_tables.h"
 #include "kernels/thread_pool.h"
 
 namespace tokenmill::kernels {
 namespace {
-
-constexpr int kQ8Block = 32;
-constexpr int kQ8BlockBytes = 2 + kQ8Block;  // f16 scale, then 32 int8 values
 
 // Tokens per tile: enough that a converted key block serves several queries, few enough that
 // prefill still has many tiles to spread over the threads.
@@ -49,7 +46,7 @@ void validate(const AttentionArgs& a) {
   }
   if (a.q == nullptr || a.out == nullptr) throw Error("attention: q and out must be given");
   if (a.k.type != a.v.type) throw Error("attention: K and V caches must have the same type");
-  if (a.k.type == gguf::TensorType::Q8_0 && a.head_dim % kQ8Block != 0) {
+  if (a.k.type == gguf::TensorType::Q8_0 && a.head_dim % kBlockSize != 0) {
     throw Error("attention: a Q8_0 cache needs head_dim to be a multiple of 32, got " +
                 std::to_string(a.head_dim));
   }
@@ -57,50 +54,7 @@ void validate(const AttentionArgs& a) {
   validate_view(a.v, "V", a.head_dim);
 }
 
-// Scalar conversion of one cache row to f32, for the reference tile.
-void kv_row_to_f32(gguf::TensorType type, const void* row, float* dst, int64_t n) {
-  if (type == gguf::TensorType::F32) {
-    std::memcpy(dst, row, n * sizeof(float));
-  } else if (type == gguf::TensorType::F16) {
-    const auto* h = static_cast<const uint16_t*>(row);
-    for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(h[i]);
-  } else {
-    const auto* block = static_cast<const unsigned char*>(row);
-    for (int64_t b = 0; b < n; b += kQ8Block, block += kQ8BlockBytes) {
-      const float d = f16_to_f32(static_cast<uint16_t>(block[0] | (block[1] << 8)));
-      const auto* qs = reinterpret_cast<const int8_t*>(block + 2);
-      for (int i = 0; i < kQ8Block; ++i) dst[b + i] = d * qs[i];
-    }
-  }
-}
-
 }  // namespace
-
-void store_kv_row(gguf::TensorType type, const float* src, void* dst, int64_t n) {
-  if (type == gguf::TensorType::F32) {
-    std::memcpy(dst, src, n * sizeof(float));
-  } else if (type == gguf::TensorType::F16) {
-    auto* h = static_cast<uint16_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) h[i] = f32_to_f16(src[i]);
-  } else if (type == gguf::TensorType::Q8_0 && n % kQ8Block == 0) {
-    auto* block = static_cast<unsigned char*>(dst);
-    for (int64_t b = 0; b < n; b += kQ8Block, block += kQ8BlockBytes) {
-      float amax = 0.0f;
-      for (int i = 0; i < kQ8Block; ++i) amax = std::max(amax, std::fabs(src[b + i]));
-      const float d = amax / 127.0f;
-      const float inv = d != 0.0f ? 1.0f / d : 0.0f;
-      const uint16_t d_bits = f32_to_f16(d);
-      block[0] = static_cast<unsigned char>(d_bits & 0xff);
-      block[1] = static_cast<unsigned char>(d_bits >> 8);
-      for (int i = 0; i < kQ8Block; ++i) {
-        block[2 + i] = static_cast<unsigned char>(static_cast<int8_t>(std::lround(src[b + i] * inv)));
-      }
-    }
-  } else {
-    throw Error("store_kv_row: cannot store " + std::to_string(n) + " values as " +
-                std::string(gguf::tensor_type_name(type)));
-  }
-}
 
 // One key at a time: s = scale * q.k; the running max m, normaliser l and weighted sum acc
 // are rescaled by e^(m_old - m_new) whenever the max grows.
@@ -116,8 +70,8 @@ void attention_tile_scalar(const AttentionTile& t) {
       float m = -INFINITY;
       double l = 0.0;
       for (int64_t j = 0; j <= t.first_pos + tok; ++j) {
-        kv_row_to_f32(t.kv_type, static_cast<const char*>(t.k) + j * t.k_pos_stride, k, hd);
-        kv_row_to_f32(t.kv_type, static_cast<const char*>(t.v) + j * t.v_pos_stride, v, hd);
+        dequantize_row(t.kv_type, static_cast<const char*>(t.k) + j * t.k_pos_stride, k, hd);
+        dequantize_row(t.kv_type, static_cast<const char*>(t.v) + j * t.v_pos_stride, v, hd);
         double dot = 0.0;
         for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[i]) * k[i];
         const float s = static_cast<float>(dot) * t.scale;

@@ -17,7 +17,8 @@ namespace tokenmill::kernels {
 
 class ThreadPool;
 
-// One of K or V: a row of head_dim values for each (position, kv head).
+// One of K or V: a row of head_dim values for each (position, kv head), each row written by
+// quantize_row() (formats.h) in the view's type.
 struct KvView {
   gguf::TensorType type = gguf::TensorType::F32;  // F32, F16 or Q8_0
   const void* data = nullptr;
@@ -44,11 +45,6 @@ struct AttentionArgs {
 // every path; the other uses active_isa().
 void attention(ThreadPool& pool, const AttentionArgs& args);
 void attention(ThreadPool& pool, const AttentionArgs& args, Isa isa);
-
-// Writes one cache row (head_dim values) in the cache's type.
-// TODO(kernels-formats merge): Q8_0 here is a minimal copy of the block format; switch to
-// quantize_row() from formats.h once that lands.
-void store_kv_row(gguf::TensorType type, const float* src, void* dst, int64_t n);
 
 // The work unit handed to OpTable::attention_tile: n_heads consecutive query heads that share
 // one kv head, for n_tokens consecutive tokens.

@@ -39,7 +39,7 @@ bool is_float(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16;
 }
 
-// Quantized types with an integer dot product, found once from the dot table itself.
+// Types with a dot product, found once from the dot table itself.
 bool has_dot(TensorType type) {
   static const std::vector<bool> known = [] {
     std::vector<bool> v;
@@ -64,12 +64,11 @@ struct Paths {
 };
 
 Paths paths_for(Isa isa) {
-  if (!isa_supported(isa, cpu_features()))
-    throw Error("kernel path " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  const DotTable& dots = dot_table(isa);  // throws for a path this CPU lacks
   switch (isa) {
-    case Isa::scalar: return {scalar_matmul_kernels, scalar_dot_table};
-    case Isa::avx2: return {avx2_matmul_kernels, avx2_dot_table};
-    case Isa::avx512: return {avx512_matmul_kernels, avx512_dot_table};
+    case Isa::scalar: return {scalar_matmul_kernels, dots};
+    case Isa::avx2: return {avx2_matmul_kernels, dots};
+    case Isa::avx512: return {avx512_matmul_kernels, dots};
   }
   throw Error("unknown kernel path");
 }
@@ -133,11 +132,9 @@ const float* rows_as_f32(const WeightMatrix& w, int64_t begin, int64_t end, cons
 
 constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar};
 
-bool matmul_supports(TensorType type) { return is_float(type) || has_dot(type); }
+bool matmul_supports(TensorType type) { return has_dot(type); }
 
-TensorType activation_type(TensorType weight, Isa) {
-  return is_float(weight) ? TensorType::F32 : dot_activation_type(weight);
-}
+TensorType activation_type(TensorType weight, Isa) { return dot_activation_type(weight); }
 
 void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, Isa isa) {
   const Paths paths = paths_for(isa);

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "kernels/attention.h"
+#include "kernels/block_layouts.h"
 #include "kernels/ops.h"
 
 namespace tokenmill::kernels::simd {
@@ -265,16 +266,62 @@ const float* kv_block_f32(const AttentionTile& t, const void* base, int64_t pos_
       if (i < hd) V::store_tail(dst + i, V::load_f16_tail(src + i, hd - i), hd - i);
       continue;
     }
-    // Q8_0: blocks of a little-endian f16 scale and 32 int8 values.
-    const unsigned char* block = reinterpret_cast<const unsigned char*>(row);
-    for (int64_t b = 0; b < hd; b += 32, block += 34) {
-      const uint16_t d_bits = static_cast<uint16_t>(block[0] | (block[1] << 8));
-      const Vec<V> d = V::set1(V::f16_to_f32(d_bits));
-      const int8_t* qs = reinterpret_cast<const int8_t*>(block + 2);
-      for (int64_t i = 0; i < 32; i += V::kLanes) V::store(dst + b + i, V::mul(d, V::load_i8(qs + i)));
+    const BlockQ8_0* block = reinterpret_cast<const BlockQ8_0*>(row);
+    for (int64_t b = 0; b < hd; b += kBlockSize, ++block) {
+      const Vec<V> d = V::set1(V::f16_to_f32(block->d));
+      for (int64_t i = 0; i < kBlockSize; i += V::kLanes) {
+        V::store(dst + b + i, V::mul(d, V::load_i8(block->qs + i)));
+      }
     }
   }
   return buf;
+}
+
+// scores[j] = q . k_j for `count` key rows, four keys at a time: they share the loads of q and
+// give four independent FMA chains.
+template <class V>
+void key_scores(const float* q, const float* k, int64_t k_stride, int count, int64_t hd,
+                float* scores) {
+  int j = 0;
+  for (; j + 4 <= count; j += 4) {
+    const float* k0 = k + j * k_stride;
+    Vec<V> s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+    for (int64_t c = 0; c < hd; c += V::kLanes) {
+      const int64_t n = hd - c < V::kLanes ? hd - c : V::kLanes;
+      const Vec<V> qc = load_n<V>(q + c, n);
+      s0 = V::fmadd(qc, load_n<V>(k0 + c, n), s0);
+      s1 = V::fmadd(qc, load_n<V>(k0 + k_stride + c, n), s1);
+      s2 = V::fmadd(qc, load_n<V>(k0 + 2 * k_stride + c, n), s2);
+      s3 = V::fmadd(qc, load_n<V>(k0 + 3 * k_stride + c, n), s3);
+    }
+    scores[j] = V::reduce_add(s0);
+    scores[j + 1] = V::reduce_add(s1);
+    scores[j + 2] = V::reduce_add(s2);
+    scores[j + 3] = V::reduce_add(s3);
+  }
+  for (; j < count; ++j) scores[j] = dot<V>(q, k + j * k_stride, hd);
+}
+
+// acc = acc * correction + sum_j p[j] * v_j, a vector of dims at a time, with four partial sums
+// over the keys so that consecutive FMAs do not wait on each other.
+template <class V>
+void accumulate_values(const float* p, const float* v, int64_t v_stride, int count, int64_t hd,
+                       float correction, float* acc) {
+  const Vec<V> corr = V::set1(correction);
+  for (int64_t c = 0; c < hd; c += V::kLanes) {
+    const int64_t n = hd - c < V::kLanes ? hd - c : V::kLanes;
+    const float* vc = v + c;
+    Vec<V> a0 = V::mul(load_n<V>(acc + c, n), corr), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+    int j = 0;
+    for (; j + 4 <= count; j += 4) {
+      a0 = V::fmadd(V::set1(p[j]), load_n<V>(vc + j * v_stride, n), a0);
+      a1 = V::fmadd(V::set1(p[j + 1]), load_n<V>(vc + (j + 1) * v_stride, n), a1);
+      a2 = V::fmadd(V::set1(p[j + 2]), load_n<V>(vc + (j + 2) * v_stride, n), a2);
+      a3 = V::fmadd(V::set1(p[j + 3]), load_n<V>(vc + (j + 3) * v_stride, n), a3);
+    }
+    for (; j < count; ++j) a0 = V::fmadd(V::set1(p[j]), load_n<V>(vc + j * v_stride, n), a0);
+    store_n<V>(acc + c, V::add(V::add(a0, a1), V::add(a2, a3)), n);
+  }
 }
 
 // Folds `count` keys into one query's online-softmax state (max m, normaliser l, weighted sum
@@ -282,9 +329,10 @@ const float* kv_block_f32(const AttentionTile& t, const void* base, int64_t pos_
 template <class V>
 void fold_keys(const float* q, const float* k, int64_t k_stride, const float* v, int64_t v_stride,
                int count, int64_t hd, float scale, float* scores, float* acc, float* m, float* l) {
+  key_scores<V>(q, k, k_stride, count, hd, scores);
   float block_max = kNegInf;
   for (int j = 0; j < count; ++j) {
-    scores[j] = dot<V>(q, k + j * k_stride, hd) * scale;
+    scores[j] *= scale;
     block_max = scores[j] > block_max ? scores[j] : block_max;
   }
   const float m_new = block_max > *m ? block_max : *m;
@@ -293,13 +341,7 @@ void fold_keys(const float* q, const float* k, int64_t k_stride, const float* v,
   map<V>(count, scores, [&](Vec<V> s) { return vexp<V>(V::sub(s, mv)); }, scores);
   *l = *l * correction + sum<V>(scores, count);
   *m = m_new;
-  const Vec<V> corr = V::set1(correction);
-  for (int64_t c = 0; c < hd; c += V::kLanes) {
-    const int64_t n = hd - c < V::kLanes ? hd - c : V::kLanes;
-    Vec<V> a = V::mul(load_n<V>(acc + c, n), corr);
-    for (int j = 0; j < count; ++j) a = V::fmadd(V::set1(scores[j]), load_n<V>(v + j * v_stride + c, n), a);
-    store_n<V>(acc + c, a, n);
-  }
+  accumulate_values<V>(scores, v, v_stride, count, hd, correction, acc);
 }
 
 // Streams the tile's visible keys in blocks: each block is converted to f32 once and folded

@@ -12,7 +12,9 @@ namespace tokenmill::kernels {
 namespace {
 
 // About 100-200 microseconds of pause instructions: long enough to bridge the gap between
-// two ops of a forward pass, short enough that an idle pool goes to sleep at once.
+// two ops of a forward pass, short enough that an idle pool soon goes to sleep. Yielding now
+// and then costs little on an idle machine and, on a busy one, lets the thread being waited
+// for run (measured on 2 shared cores: 80 us -> 5 us per empty job).
 constexpr int kSpinIterations = 1 << 12;
 constexpr int kYieldEvery = 64;
 

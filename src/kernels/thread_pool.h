@@ -1,6 +1,7 @@
 // A persistent pool of worker threads for the kernels. Threads are created once; between
 // operations they spin briefly (the next op of a forward pass usually comes within
-// microseconds) and then sleep on a futex, so an idle server costs no CPU. The calling thread
+// microseconds), yielding now and then, and then sleep on a futex, so an idle server costs
+// no CPU. The calling thread
 // takes part in every job as thread 0, so a pool of N runs on N cores with N-1 workers.
 #pragma once
 

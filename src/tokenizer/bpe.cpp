@@ -11,15 +11,18 @@ namespace {
 
 constexpr TokenId kMergedAway = -2;
 
-// Orders the heap so that its front is the lowest rank, leftmost first.
-bool later(const BpeModel::Workspace::Candidate& a, const BpeModel::Workspace::Candidate& b) {
-  return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
-}
+// Orders the heap so that its front is the lowest rank, leftmost first. (A function object,
+// not a function, so that the heap operations inline it.)
+struct Later {
+  bool operator()(const BpeModel::Workspace::Candidate& a, const BpeModel::Workspace::Candidate& b) const {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  }
+};
 
 }  // namespace
 
 BpeModel::BpeModel(const Vocab& vocab, const gguf::Array& merges, bool ignore_merges)
-    : merges_(merges.items.size()), ignore_merges_(ignore_merges) {
+    : merges_(merges.items.size()), whole_words_(ignore_merges ? vocab.size() : 0), ignore_merges_(ignore_merges) {
   if (!merges.items.empty() && merges.element_type != gguf::ValueType::STRING)
     throw Error("tokenizer.ggml.merges must be an array of strings");
 
@@ -72,7 +75,7 @@ void BpeModel::push_candidate(Workspace& ws, int32_t left) const {
   const MergeTable::Merge m = merges_.find(left_id, right_id);
   if (m.rank < 0) return;
   ws.heap.push_back({m.rank, left, left_id, right_id});
-  std::push_heap(ws.heap.begin(), ws.heap.end(), later);
+  std::push_heap(ws.heap.begin(), ws.heap.end(), Later{});
 }
 
 void BpeModel::encode(std::string_view word, std::vector<TokenId>& out, Workspace& ws) const {
@@ -97,7 +100,7 @@ void BpeModel::encode(std::string_view word, std::vector<TokenId>& out, Workspac
   ws.heap.clear();
   for (int32_t i = 0; i + 1 < n; ++i) push_candidate(ws, i);
   while (!ws.heap.empty()) {
-    std::pop_heap(ws.heap.begin(), ws.heap.end(), later);
+    std::pop_heap(ws.heap.begin(), ws.heap.end(), Later{});
     const Workspace::Candidate c = ws.heap.back();
     ws.heap.pop_back();
     Workspace::Symbol& left = ws.symbols[c.left];

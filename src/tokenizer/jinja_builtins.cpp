@@ -447,6 +447,7 @@ Value select_items(const Value& operand, const CallArgs& args, bool on_attribute
   }
   const Value* test = args.get(next++, "");
   Array out;
+  if (!operand.truthy()) return Value(std::move(out));  // Jinja: `none | selectattr(...)` is empty
   for (const Value& item : iterate(operand)) {
     const Value subject = on_attribute ? attribute_path(item, attribute.str()) : item;
     const bool passed = test ? apply_test(as_string(*test, "select()"), subject, rest_args(args, next)) : subject.truthy();
@@ -457,6 +458,7 @@ Value select_items(const Value& operand, const CallArgs& args, bool on_attribute
 
 Value map_items(const Value& operand, const CallArgs& args) {
   Array out;
+  if (!operand.truthy()) return Value(std::move(out));
   if (const Value* attribute = args.get(SIZE_MAX, "attribute")) {
     const Value* fallback = args.get(SIZE_MAX, "default");
     for (const Value& item : iterate(operand)) {
@@ -600,6 +602,14 @@ Value string_filter(const Value& operand, const CallArgs& args, const std::strin
   return Value(strip_with(s, args, StripSide::Both));  // trim
 }
 
+// Python's str(): what `x | string` gives, e.g. a tool list printed the way a model was trained
+// on it ({'type': 'function', ...}), and None as "None".
+std::string python_str(const Value& v) {
+  if (v.is_none()) return "None";
+  if (v.is_array() || v.is_object()) return v.repr();
+  return v.to_string();
+}
+
 using Filter = Value (*)(const Value&, const CallArgs&, const std::string&);
 
 const std::map<std::string, Filter, std::less<>>& filters() {
@@ -660,7 +670,7 @@ const std::map<std::string, Filter, std::less<>>& filters() {
       {"select", [](const Value& v, const CallArgs& a, const std::string&) { return select_items(v, a, false, true); }},
       {"selectattr", [](const Value& v, const CallArgs& a, const std::string&) { return select_items(v, a, true, true); }},
       {"sort", [](const Value& v, const CallArgs& a, const std::string&) { return sorted(v, a); }},
-      {"string", [](const Value& v, const CallArgs&, const std::string&) { return Value(v.to_string()); }},
+      {"string", [](const Value& v, const CallArgs&, const std::string&) { return Value(python_str(v)); }},
       {"sum", [](const Value& v, const CallArgs& a, const std::string&) {
          const Value attribute = arg_or(a, 0, "attribute", Value(None{}));
          Value total = arg_or(a, 1, "start", Value(0));

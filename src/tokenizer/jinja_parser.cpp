@@ -356,7 +356,7 @@ class Parser {
     }
     NodePtr node = primary_with_members();
     while (is(TokenType::OpenParen)) {
-      auto call = std::make_unique<CallNode>(offset());
+      auto call = std::make_unique<CallNode>(node->offset);  // errors point at the callee
       call->callee = std::move(node);
       call->args = arguments();
       node = members(std::move(call));
@@ -369,22 +369,23 @@ class Parser {
   NodePtr members(NodePtr object) {
     while (is(TokenType::Dot) || is(TokenType::OpenBracket)) {
       const Token& token = tokens_[pos_++];
+      const uint32_t at = object->offset;  // errors point at the start of `a.b` / `a[b]`
       if (token.type == TokenType::Dot) {
         const Token& key = peek();
         if (key.type == TokenType::Name) {
           ++pos_;
-          object = std::make_unique<MemberNode>(token.offset, std::move(object),
+          object = std::make_unique<MemberNode>(at, std::move(object),
                                                 std::make_unique<LiteralNode>(key.offset, Value(key.value)), false);
         } else if (key.type == TokenType::Number && key.value.find_first_not_of("0123456789") == std::string::npos) {
           ++pos_;
-          object = std::make_unique<MemberNode>(token.offset, std::move(object),
+          object = std::make_unique<MemberNode>(at, std::move(object),
                                                 std::make_unique<LiteralNode>(key.offset, Value(int64_t{std::stoll(key.value)})), false);
         } else {
           fail("expected an attribute name after '.'");
         }
         continue;
       }
-      object = subscript(token.offset, std::move(object));
+      object = subscript(at, std::move(object));
     }
     return object;
   }

@@ -144,8 +144,13 @@ class Interpreter {
   Flow exec_for(const ForNode& node, Scope& scope, std::string& out) {
     Scope loop_scope{&scope, {}};
     const Value iterable = eval(*node.iterable, loop_scope);
-    if (iterable.is_none()) located_fail(*node.iterable, "'NoneType' object is not iterable");
-    Array items = iterate(iterable);
+    Array items;
+    try {
+      if (iterable.is_none()) throw RuntimeError("'NoneType' object is not iterable");
+      items = iterate(iterable);
+    } catch (const RuntimeError& e) {
+      located_fail(*node.iterable, e.what());
+    }
     if (node.filter) {
       Array kept;
       for (const Value& item : items) {
@@ -155,7 +160,10 @@ class Interpreter {
       }
       items = std::move(kept);
     }
-    if (items.empty()) return exec(node.otherwise, loop_scope, out) == Flow::Normal ? Flow::Normal : Flow::Normal;
+    if (items.empty()) {
+      exec(node.otherwise, loop_scope, out);
+      return Flow::Normal;
+    }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
       Object loop;

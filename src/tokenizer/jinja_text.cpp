@@ -1,5 +1,3 @@
-// tokenizer/: turns text into tokens and conversations into prompts (chat templates, output
-// parsing) and back. Depends on common/ and gguf/.
 #include "tokenizer/jinja_text.h"
 
 #include <algorithm>
@@ -7,41 +5,10 @@
 namespace tokenmill::jinja {
 
 uint32_t next_code_point(std::string_view text, size_t& pos) {
-  const auto byte = [&](size_t i) { return static_cast<uint8_t>(text[i]); };
-  const uint8_t lead = byte(pos);
-  int length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
-  if (length <= 1 || pos + length > text.size()) {
-    ++pos;
-    return lead;
-  }
-  uint32_t cp = lead & (0x7F >> length);
-  for (int i = 1; i < length; ++i) {
-    if ((byte(pos + i) & 0xC0) != 0x80) {
-      ++pos;
-      return lead;
-    }
-    cp = (cp << 6) | (byte(pos + i) & 0x3F);
-  }
-  pos += length;
-  return cp;
-}
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
+  const tokenizer::Utf8Step step = tokenizer::utf8_step(text.substr(pos));
+  if (step.status != tokenizer::Utf8Status::Valid) return static_cast<uint8_t>(text[pos++]);
+  pos += step.length;
+  return step.codepoint;
 }
 
 bool is_space(uint32_t cp) {
@@ -71,19 +38,31 @@ std::string strip(std::string_view text, const std::string* chars, StripSide sid
   const auto strippable = [&](uint32_t cp) {
     return chars ? std::find(set.begin(), set.end(), cp) != set.end() : is_space(cp);
   };
-  const std::vector<size_t> offsets = code_point_offsets(text);
-  size_t first = 0, last = offsets.size() - 1;  // code point indices [first, last)
-  const auto cp_at = [&](size_t i) {
-    size_t pos = offsets[i];
-    return next_code_point(text, pos);
-  };
+  size_t first = 0, last = text.size();  // bytes [first, last) survive
   if (side != StripSide::Right) {
-    while (first < last && strippable(cp_at(first))) ++first;
+    while (first < last) {
+      size_t next = first;
+      if (!strippable(next_code_point(text, next))) break;
+      first = next;
+    }
   }
   if (side != StripSide::Left) {
-    while (last > first && strippable(cp_at(last - 1))) --last;
+    while (last > first) {
+      // Step back to the start of the last character (an invalid byte stands alone).
+      size_t start = last - 1;
+      while (start > first && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80 && last - start < 4) --start;
+      size_t end = start;
+      uint32_t cp = next_code_point(text, end);
+      if (end != last) {
+        start = last - 1;
+        end = start;
+        cp = next_code_point(text, end);
+      }
+      if (!strippable(cp)) break;
+      last = start;
+    }
   }
-  return std::string(text.substr(offsets[first], offsets[last] - offsets[first]));
+  return std::string(text.substr(first, last - first));
 }
 
 namespace {

@@ -8,12 +8,14 @@
 #include <string_view>
 #include <vector>
 
+#include "tokenizer/utf8.h"
+
 namespace tokenmill::jinja {
 
-// Decodes the code point at `pos` and advances `pos` past it; invalid bytes decode as
-// themselves (one byte), so any byte string can be walked.
+// Decodes the code point at `pos` and advances `pos` past it; an invalid byte decodes as
+// itself (one byte), so any byte string can be walked.
 uint32_t next_code_point(std::string_view text, size_t& pos);
-void append_utf8(std::string& out, uint32_t code_point);
+using tokenizer::append_utf8;
 
 // Python str.isspace() for one code point (also what JavaScript's \s and trim() match).
 bool is_space(uint32_t code_point);

@@ -204,6 +204,7 @@ std::string Value::repr() const {
   }
   if (is_function()) return "<function>";
   if (is_undefined()) return "Undefined";
+  if (is_none()) return "None";
   return to_string();
 }
 

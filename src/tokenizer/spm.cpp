@@ -8,9 +8,11 @@ namespace tokenmill::tokenizer {
 namespace {
 
 // Orders the heap so that its front is the highest score, leftmost first.
-bool lower_priority(const SpmModel::Workspace::Candidate& a, const SpmModel::Workspace::Candidate& b) {
-  return a.score < b.score || (a.score == b.score && a.left > b.left);
-}
+struct LowerPriority {
+  bool operator()(const SpmModel::Workspace::Candidate& a, const SpmModel::Workspace::Candidate& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
 
 }  // namespace
 
@@ -34,7 +36,7 @@ void SpmModel::push_candidate(std::string_view text, Workspace& ws, int32_t left
   if (id < 0) return;
   const float score = scores_.empty() ? 0.0f : scores_[id];
   ws.heap.push_back({score, left, l.next, length});
-  std::push_heap(ws.heap.begin(), ws.heap.end(), lower_priority);
+  std::push_heap(ws.heap.begin(), ws.heap.end(), LowerPriority{});
 }
 
 void SpmModel::encode(std::string_view text, std::vector<TokenId>& out, Workspace& ws) const {
@@ -51,7 +53,7 @@ void SpmModel::encode(std::string_view text, std::vector<TokenId>& out, Workspac
   ws.heap.clear();
   for (int32_t i = 0; i + 1 < static_cast<int32_t>(ws.symbols.size()); ++i) push_candidate(text, ws, i);
   while (!ws.heap.empty()) {
-    std::pop_heap(ws.heap.begin(), ws.heap.end(), lower_priority);
+    std::pop_heap(ws.heap.begin(), ws.heap.end(), LowerPriority{});
     const Workspace::Candidate c = ws.heap.back();
     ws.heap.pop_back();
     Workspace::Symbol& left = ws.symbols[c.left];

@@ -53,7 +53,8 @@ class Tokenizer {
   // `add_special`: add BOS / EOS where the model's metadata says to. `parse_special`: text that
   // spells a control token (e.g. "<|user|>") becomes that token; user-defined tokens are always
   // recognised. Invalid UTF-8 is read as U+FFFD per maximal ill-formed subsequence, the text a
-  // WHATWG or Python decoder gives the reference tokenizer. Never throws on any input.
+  // WHATWG or Python decoder gives the reference tokenizer. Any input is accepted; tokenmill::Error
+  // only if the regex engine fails (its JIT stack is sized for megabyte runs of one class).
   std::vector<TokenId> tokenize(std::string_view text, bool add_special = true, bool parse_special = true) const;
 
   // The text of `ids`: complete UTF-8 only, bytes that form no character become U+FFFD.

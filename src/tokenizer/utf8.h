@@ -36,7 +36,7 @@ Utf8Step utf8_step(std::string_view bytes);
 bool is_valid_utf8(std::string_view text);
 
 // `text` with every ill-formed sequence replaced by U+FFFD (an incomplete character at the end
-// counts as ill-formed). Returns the input unchanged, without copying the bytes twice, when valid.
+// counts as ill-formed).
 std::string repair_utf8(std::string_view text);
 
 void append_utf8(std::string& out, uint32_t codepoint);

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "kernels/attention.h"
+#include "kernels/formats.h"
 #include "kernels/half.h"
 #include "kernels/thread_pool.h"
 #include "kernels/test_util.h"
@@ -53,8 +54,8 @@ Cache make_cache(Rng& rng, TensorType type, int64_t n_pos, int n_head_kv, int he
   for (int64_t p = 0; p < n_pos; ++p) {
     for (int h = 0; h < n_head_kv; ++h) {
       const int64_t src = (p * n_head_kv + h) * head_dim;
-      store_kv_row(type, &c.k_f32[src], &c.k_bytes[c.offset(p, h)], head_dim);
-      store_kv_row(type, &c.v_f32[src], &c.v_bytes[c.offset(p, h)], head_dim);
+      quantize_row(type, &c.k_f32[src], &c.k_bytes[c.offset(p, h)], head_dim);
+      quantize_row(type, &c.v_f32[src], &c.v_bytes[c.offset(p, h)], head_dim);
     }
   }
   return c;
@@ -245,22 +246,6 @@ TEST(Attention, RejectsBadArguments) {
   a = good;
   a.first_pos = -1;
   EXPECT_THROW(attention(pool, a), Error);
-}
-
-TEST(StoreKvRow, Q8_0RoundTripsWithinHalfAStep) {
-  Rng rng(6);
-  const auto x = random_normal(rng, 64, 3.0f);
-  std::vector<unsigned char> row(2 * 34);
-  store_kv_row(TensorType::Q8_0, x.data(), row.data(), 64);
-  for (int i = 0; i < 64; ++i) {
-    const unsigned char* block = &row[(i / 32) * 34];
-    uint16_t d;
-    std::memcpy(&d, block, 2);
-    const float step = f16_to_f32(d);
-    EXPECT_NEAR(step * static_cast<int8_t>(block[2 + i % 32]), x[i], 0.5f * step + 1e-3f * std::fabs(x[i]));
-  }
-  EXPECT_THROW(store_kv_row(TensorType::Q8_0, x.data(), row.data(), 40), Error);
-  EXPECT_THROW(store_kv_row(TensorType::Q4_0, x.data(), row.data(), 64), Error);
 }
 
 }  // namespace

@@ -70,7 +70,8 @@ TEST(CpuFeatures, UnsupportedTableIsAnError) {
 void exit_with_active_isa(const char* forced) {
   setenv("TOKENMILL_ISA", forced, 1);
   try {
-    std::exit(static_cast<int>(active_isa()) + &ops() - &ops());
+    if (&ops() != &op_table(active_isa())) std::exit(43);  // the table follows the choice
+    std::exit(static_cast<int>(active_isa()));
   } catch (const Error&) {
     std::exit(42);
   }

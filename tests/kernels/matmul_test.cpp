@@ -149,6 +149,35 @@ TEST_P(MatmulTest, LargeProductsAgreeAcrossThreadCounts) {
   }
 }
 
+// Independently of the reference: close to the exact product of the unquantized weights, within
+// the error the weight format and the 8-bit activations allow.
+TEST_P(MatmulTest, CloseToTheFloatProduct) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  Rng rng(17);
+  const int64_t rows = 32, cols = 1024, m = 3;
+  const std::vector<float> wf = random_normal(rng, rows * cols), x = random_normal(rng, m * cols);
+  // Each type with the RMS error of its weights on N(0, 1) data (docs/kernels-formats.md).
+  const std::pair<TensorType, double> types[] = {
+      {TensorType::F32, 0.0}, {TensorType::Q8_0, 0.0054}, {TensorType::Q6_K, 0.018}, {TensorType::Q4_K, 0.072}};
+  for (const auto& [type, weight_rmse] : types) {
+    std::vector<uint8_t> q(gguf::row_bytes(type, cols) * rows);
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(type, wf.data() + r * cols, q.data() + r * gguf::row_bytes(type, cols), cols);
+    std::vector<float> y(m * rows);
+    const MatmulJob job{{type, q.data(), rows, cols}, x.data(), y.data(), m};
+    matmul(pool, std::span(&job, 1), isa);
+    for (int64_t t = 0; t < m; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0;
+        for (int64_t i = 0; i < cols; ++i) exact += double(wf[r * cols + i]) * x[t * cols + i];
+        // The weight and activation (8-bit, ~0.7%) errors over cols random terms: five sigma.
+        ASSERT_NEAR(y[t * rows + r], exact, 5 * std::sqrt(double(cols)) * (weight_rmse + 0.007) + 1e-3)
+            << gguf::tensor_type_name(type) << " row " << r << " token " << t;
+      }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllIsas, MatmulTest, ::testing::ValuesIn(supported_isas()), testing::isa_param_name);
 
 TEST(Matmul, RejectsBadJobs) {

@@ -6,12 +6,14 @@
 // docs/chat-templates.md.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <unistd.h>
 #include <string>
 
 #include <nlohmann/json.hpp>

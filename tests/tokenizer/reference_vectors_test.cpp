@@ -4,10 +4,12 @@
 // EOS and special-token parsing off. Every vector of every vocabulary we support must match.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gguf/file.h"
@@ -63,6 +65,18 @@ TEST_P(ReferenceVectors, AllMatch) {
     EXPECT_EQ(tokenizer.tokenize(v.input, /*add_special=*/false, /*parse_special=*/false), v.expected)
         << "input: \"" << v.input << "\"";
   }
+  // One tokenizer serves many request threads at once.
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 20; ++round)
+        for (const Vector& v : vectors)
+          if (tokenizer.tokenize(v.input, false, false) != v.expected) ++wrong;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Vocabularies, ReferenceVectors,

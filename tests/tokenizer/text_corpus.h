@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/random.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
 
 namespace tokenmill::tokenizer::corpus {
@@ -208,6 +209,24 @@ class TextGenerator {
   Rng rng_;
   std::vector<std::string> words_;
 };
+
+// Every `stride`-th token's text that is whole UTF-8: real words (" the", "中国", "ArrayAdapter")
+// for TextGenerator.
+inline std::vector<std::string> vocabulary_words(const Tokenizer& tokenizer, TokenId stride) {
+  std::vector<std::string> words;
+  for (TokenId id = 0; id < static_cast<TokenId>(tokenizer.size()); id += stride) {
+    const std::string& piece = tokenizer.piece(id);
+    if (tokenizer.type(id) == TokenType::Normal && !piece.empty() && is_valid_utf8(piece)) words.push_back(piece);
+  }
+  return words;
+}
+
+// English prose, Chinese prose and source code in turn, about `bytes` long.
+inline std::string mixed_text(TextGenerator& gen, size_t bytes) {
+  std::string s;
+  while (s.size() < bytes) s += gen.english() + gen.chinese() + gen.code();
+  return s;
+}
 
 // Random code points of any plane (no surrogates), weighted towards ASCII: valid UTF-8 that
 // follows no pattern at all.
