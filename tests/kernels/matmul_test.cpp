@@ -133,6 +133,27 @@ TEST_P(MatmulTest, JobsSharingAnInput) {
   }
 }
 
+// A batch of tokens (the prompt path, which decodes weights to 8-bit codes once per block on
+// some ISAs) gives what the tokens give one at a time (the decode path's dot products).
+TEST_P(MatmulTest, BatchedTokensMatchOneAtATime) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  Rng rng(19);
+  for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::Q5_K, TensorType::Q4_0}) {
+    const int64_t rows = 23, cols = 768, n = 11;
+    const StoredMatrix w(rng, type, rows, cols);
+    const std::vector<float> x = random_normal(rng, n * cols);
+    std::vector<float> batched(n * rows), single(n * rows);
+    const MatmulJob all{w.view, x.data(), batched.data(), n};
+    matmul(pool, std::span(&all, 1), isa);
+    for (int64_t t = 0; t < n; ++t) {
+      const MatmulJob one{w.view, x.data() + t * cols, single.data() + t * rows, 1};
+      matmul(pool, std::span(&one, 1), isa);
+    }
+    EXPECT_TRUE(close_to_reference(batched, single, cols)) << gguf::tensor_type_name(type);
+  }
+}
+
 // Prefill-sized products (many tokens, rows in several blocks) on one and two threads.
 TEST_P(MatmulTest, LargeProductsAgreeAcrossThreadCounts) {
   const Isa isa = GetParam();
