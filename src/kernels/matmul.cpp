@@ -66,11 +66,12 @@ struct Paths {
 };
 
 Paths paths_for(Isa isa) {
-  const DotTable& dots = dot_table(isa);  // throws for a path this CPU lacks
+  if (!isa_supported(isa, cpu_features()))
+    throw Error("kernel path " + std::string(isa_name(isa)) + " is not supported by this CPU");
   switch (isa) {
-    case Isa::scalar: return {scalar_matmul_kernels, dots};
-    case Isa::avx2: return {avx2_matmul_kernels, dots};
-    case Isa::avx512: return {avx512_matmul_kernels, dots};
+    case Isa::scalar: return {scalar_matmul_kernels, dot_table(isa)};
+    case Isa::avx2: return {avx2_matmul_kernels, dot_table(isa)};
+    case Isa::avx512: return {avx512_matmul_kernels, dot_table(isa)};
   }
   throw Error("unknown kernel path");
 }
