@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 #include "kernels/block_layouts.h"
 #include "kernels/matmul_kernels.h"
@@ -258,30 +259,45 @@ void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a
 }
 
 // ---- Whole blocks of rows and tokens in tiles: a decode (one token) in tiles of kGemvRows
-// rows, more tokens in kRows x kTokens tiles, the edges in smaller ones.
+// rows, more tokens in kRows x kTokens tiles (the best measured per kernel: a few rows, as many
+// tokens as the registers hold), the edges in smaller ones.
 
-constexpr int kGemvRows = 4, kRows = 2, kTokens = 4;
+constexpr int kGemvRows = 4;
 
 using Tile = void (*)(const uint8_t*, uint64_t, const uint8_t*, uint64_t, int64_t, float*, int64_t);
 
-template <template <int, int> class Kernel>
+template <template <int, int> class Kernel, int R, int... T>
+constexpr void tile_row(Tile* row, std::integer_sequence<int, T...>) {
+  ((row[T] = Kernel<R, T + 1>::run), ...);
+}
+// Kernel<r + 1, t + 1> at [r][t].
+template <template <int, int> class Kernel, int kRows, int kTokens>
+struct TileTable {
+  Tile at[kRows][kTokens];
+  constexpr TileTable() : at{} { fill(std::make_integer_sequence<int, kRows>()); }
+  template <int... R>
+  constexpr void fill(std::integer_sequence<int, R...>) {
+    (tile_row<Kernel, R + 1>(at[R], std::make_integer_sequence<int, kTokens>()), ...);
+  }
+};
+
+template <template <int, int> class Kernel, int kRows, int kTokens>
 void tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
            int64_t n_tokens, int64_t n_blocks, float* y, int64_t ldy) {
-  static constexpr Tile kGemv[kGemvRows] = {Kernel<1, 1>::run, Kernel<2, 1>::run, Kernel<3, 1>::run, Kernel<4, 1>::run};
-  static constexpr Tile kGemm[kRows][kTokens] = {{Kernel<1, 1>::run, Kernel<1, 2>::run, Kernel<1, 3>::run, Kernel<1, 4>::run},
-                                                 {Kernel<2, 1>::run, Kernel<2, 2>::run, Kernel<2, 3>::run, Kernel<2, 4>::run}};
   if (n_tokens == 1) {
+    static constexpr TileTable<Kernel, kGemvRows, 1> kGemv;
     for (int64_t r = 0; r < n_rows; r += kGemvRows) {
       const int64_t nr = n_rows - r < kGemvRows ? n_rows - r : kGemvRows;
-      kGemv[nr - 1](w + r * w_stride, w_stride, a, a_stride, n_blocks, y + r, ldy);
+      kGemv.at[nr - 1][0](w + r * w_stride, w_stride, a, a_stride, n_blocks, y + r, ldy);
     }
     return;
   }
+  static constexpr TileTable<Kernel, kRows, kTokens> kGemm;
   for (int64_t t = 0; t < n_tokens; t += kTokens) {
     const int64_t nt = n_tokens - t < kTokens ? n_tokens - t : kTokens;
     for (int64_t r = 0; r < n_rows; r += kRows) {
       const int64_t nr = n_rows - r < kRows ? n_rows - r : kRows;
-      kGemm[nr - 1][nt - 1](w + r * w_stride, w_stride, a + t * a_stride, a_stride, n_blocks, y + t * ldy + r, ldy);
+      kGemm.at[nr - 1][nt - 1](w + r * w_stride, w_stride, a + t * a_stride, a_stride, n_blocks, y + t * ldy + r, ldy);
     }
   }
 }
@@ -297,7 +313,7 @@ struct KQuant {
   };
   static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
                   int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
-    tiles<Kernel>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kSuperBlockSize, y, ldy);
+    tiles<Kernel, 2, 8>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kSuperBlockSize, y, ldy);
   }
 };
 
@@ -310,7 +326,7 @@ struct Q8_0Kernel {
 };
 void q8_0_tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
                 int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
-  tiles<Q8_0Kernel>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
+  tiles<Q8_0Kernel, 4, 4>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
 }
 
 constexpr QuantTiles make_quant_tiles() {
