@@ -15,9 +15,8 @@
 // w + 128, and each lane starts from -128 times its activations' sum, so it ends at sum(w a).
 // The lanes of each block are scaled by that block's d_w d_a.
 //
-// Every tile also prefetches the R rows after its own, spread over its pass, so a decode keeps
-// memory busy while it computes; the hardware prefetcher alone leaves about half the bandwidth
-// unused.
+// Every tile prefetches a little ahead in each of its rows, so a decode keeps memory busy while
+// it computes.
 //
 // Included only by matmul_avx512.cpp; everything has internal linkage (see dot_simd.h).
 #pragma once
@@ -46,10 +45,16 @@ __m512i words_by_half(int low, int high) {
   return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(low)), _mm256_set1_epi16(static_cast<short>(high)), 1);
 }
 
-// Prefetches `size` bytes from `p`: at step i of a pass over R rows of row_bytes, the share
-// size = R * (bytes per step) of the next R rows, p = w + R * row_bytes + i * size.
-void prefetch(const uint8_t* p, uint64_t size) {
-  for (uint64_t at = 0; at < size; at += 64) _mm_prefetch(reinterpret_cast<const char*>(p + at), _MM_HINT_T0);
+// Software prefetch a short distance ahead in each of a tile's rows: the hardware prefetcher
+// alone leaves memory idle while the core unpacks. Measured on one core with 1 GiB of weights:
+// 512 bytes ahead beats 256 B to 2 KiB and gains 10-25% (Q4_K most), where prefetching the next
+// tile's rows gained nothing (prefetched lines left L1 before their turn).
+constexpr uint64_t kPrefetchDistance = 512;
+template <int R>
+void prefetch_rows(const uint8_t* w, uint64_t w_stride, uint64_t offset, uint64_t bytes) {
+  for (int r = 0; r < R; ++r)
+    for (uint64_t line = 0; line < bytes; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(w + r * w_stride + offset + kPrefetchDistance + line), _MM_HINT_T0);
 }
 
 // ---- K-quants.
@@ -157,7 +162,7 @@ void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n_blocks; ++i) {
-    prefetch(w + R * w_stride + i * R * sizeof(Block), R * sizeof(Block));
+    prefetch_rows<R>(w, w_stride, i * sizeof(Block), sizeof(Block));
     const Block* b[R];
     SuperRow rows[R];
     #pragma GCC unroll 8
@@ -229,7 +234,7 @@ void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n_blocks; i += 2) {
-    prefetch(w + R * w_stride + i * R * sizeof(BlockQ8_0), 2 * R * sizeof(BlockQ8_0));
+    prefetch_rows<R>(w, w_stride, i * sizeof(BlockQ8_0), 2 * sizeof(BlockQ8_0));
     const bool both = i + 1 < n_blocks;
     __m512i act[T], start[T];
     __m512 da[T];
