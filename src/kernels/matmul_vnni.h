@@ -8,7 +8,7 @@
 // K-quants against Q8_K, 64 elements per 512-bit step: maddubs multiplies the unsigned codes
 // (at most 63) with the activations (|a| <= 127) into 16-bit pair sums (at most 16002, no
 // saturation) and vpdpwssd multiplies those by the group scale and adds them to 32-bit lanes.
-// A super-block's lanes become floats once: times d_w d_a, plus the group offsets (mins, or the
+// A super-block's lanes become floats once: times d_w d_a, less the group offsets (mins, or the
 // centring of Q6_K's codes) times d_a times Q8_K's 16-element sums.
 //
 // Q8_0 weights against Q8_0, two blocks per step: vpdpbusd takes the weights as unsigned bytes
@@ -62,7 +62,7 @@ void prefetch_rows(const uint8_t* w, uint64_t w_stride, uint64_t offset, uint64_
 // One weight row's super-block, prepared once per tile pass.
 struct SuperRow {
   __m512i scales;   // the group scales as 16-bit words
-  __m512 offsets;   // per 16-element group: what multiplies d_a * (sum of its activations)
+  __m512 offsets;   // per 16-element group: what d_a * (sum of its activations) is taken times
   __m512 d;         // d_w in every lane
 };
 
@@ -106,9 +106,13 @@ struct Q45K {
     // Each min covers two of the 16-element sums.
     const __m128i pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m128i mins = _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<int64_t>(sm.mins)), pairs);
+    // d and dmin, adjacent halves, converted together.
+    uint32_t d_dmin;
+    std::memcpy(&d_dmin, &b.d, 4);
+    const __m512 both = _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d_dmin))));
     return {_mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sm.scales)))),
-            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins)), _mm512_set1_ps(-half_to_float(b.dmin))),
-            _mm512_set1_ps(half_to_float(b.d))};
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins)), _mm512_permutexvar_ps(_mm512_set1_epi32(1), both)),
+            _mm512_broadcastss_ps(_mm512_castps512_ps128(both))};
   }
 
   static __m512i codes(const Block& b, int j) {
@@ -136,7 +140,7 @@ struct Q6K {
     const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
     const float d = half_to_float(b.d);
     return {_mm512_castsi256_si512(_mm256_cvtepi8_epi16(scales)),
-            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(scales)), _mm512_set1_ps(-32.0f * d)),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(scales)), _mm512_set1_ps(32.0f * d)),
             _mm512_set1_ps(d)};
   }
 
@@ -200,7 +204,7 @@ void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_
       #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(rows[r].d, da), acc[r][t]);
-        acc[r][t] = _mm512_fmadd_ps(rows[r].offsets, group_sums, acc[r][t]);
+        acc[r][t] = _mm512_fnmadd_ps(rows[r].offsets, group_sums, acc[r][t]);
       }
     }
   }
