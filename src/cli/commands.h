@@ -6,10 +6,15 @@
 namespace tokenmill::cli {
 
 void register_inspect(CLI::App& app);
+<<<<<<< HEAD
 void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
+=======
+>>>>>>> model
 void register_chat_template(CLI::App& app);
+void register_make_model(CLI::App& app);
+void register_run(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -17,6 +22,7 @@ inline void register_all(CLI::App& app) {
   register_tokenize(app);
   register_detokenize(app);
   register_chat_template(app);
+  register_run(app);
 }
 
 }  // namespace tokenmill::cli
