@@ -6,14 +6,10 @@
 namespace tokenmill::cli {
 
 void register_inspect(CLI::App& app);
-<<<<<<< HEAD
 void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
-=======
->>>>>>> model
 void register_chat_template(CLI::App& app);
-void register_make_model(CLI::App& app);
 void register_run(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
