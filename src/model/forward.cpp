@@ -147,8 +147,8 @@ void Forward::attention_block(int layer, std::span<const SequenceInput> batch) {
     k.rope(q, hp.n_head, hd, rope.mode, rope.n_rot, cos, sin);
     k.rope(kr, hp.n_head_kv, hd, rope.mode, rope.n_rot, cos, sin);
     SequenceCache& cache = *batch[tokens_[t].seq].cache;
-    kernels::store_kv_row(cache.type(), kr, cache.key_row(layer, tokens_[t].pos), KVD);
-    kernels::store_kv_row(cache.type(), v, cache.value_row(layer, tokens_[t].pos), KVD);
+    kernels::quantize_row(cache.type(), kr, cache.key_row(layer, tokens_[t].pos), KVD);
+    kernels::quantize_row(cache.type(), v, cache.value_row(layer, tokens_[t].pos), KVD);
   });
 
   int64_t first = 0;
