@@ -11,6 +11,8 @@ void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
 void register_run(CLI::App& app);
+// Adds `kernels` under the `bench` command.
+void register_bench_kernels(CLI::App& bench);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -19,6 +21,7 @@ inline void register_all(CLI::App& app) {
   register_detokenize(app);
   register_chat_template(app);
   register_run(app);
+  register_bench_kernels(*app.add_subcommand("bench", "Measure speed")->require_subcommand(1));
 }
 
 }  // namespace tokenmill::cli

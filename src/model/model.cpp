@@ -145,7 +145,8 @@ Model Model::load(const std::string& path, const LoadProgress& progress) {
     if (info->shape != desc.shape)
       throw FormatError(path + ": tensor " + desc.name + " has shape " + shape_string(info->shape) + ", expected " +
                         shape_string(desc.shape));
-    if (!kernels::matmul_supports(info->type))
+    const bool usable = desc.shape.size() == 1 ? kernels::can_dequantize(info->type) : kernels::matmul_supports(info->type);
+    if (!usable)
       throw FormatError(path + ": tensor " + desc.name + " has type " +
                         std::string(gguf::tensor_type_name(info->type)) + ", which tokenmill cannot compute with");
     Weight w{info, {}};

@@ -112,6 +112,27 @@ TEST_P(MatmulTest, BatchOfJobs) {
   EXPECT_TRUE(close_to_reference(yb, rb, 256));
 }
 
+// Jobs reading one input (a layer's Q, K and V) in the same and in different activation formats.
+TEST_P(MatmulTest, JobsSharingAnInput) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  Rng rng(13);
+  const StoredMatrix q(rng, TensorType::Q4_K, 32, 256), k(rng, TensorType::Q6_K, 16, 256),
+      v(rng, TensorType::Q8_0, 16, 256), o(rng, TensorType::F16, 8, 256);
+  const std::vector<float> x = random_normal(rng, 5 * 256);
+  std::vector<float> yq(5 * 32), yk(5 * 16), yv(5 * 16), yo(5 * 8);
+  const MatmulJob jobs[] = {{q.view, x.data(), yq.data(), 5},
+                            {k.view, x.data(), yk.data(), 5},
+                            {v.view, x.data(), yv.data(), 5},
+                            {o.view, x.data(), yo.data(), 5}};
+  matmul(pool, jobs, isa);
+  for (const auto& [m, y] : {std::pair{&q, &yq}, {&k, &yk}, {&v, &yv}, {&o, &yo}}) {
+    std::vector<float> ref(y->size());
+    matmul_reference(m->view, x.data(), ref.data(), 5, isa);
+    EXPECT_TRUE(close_to_reference(*y, ref, 256)) << gguf::tensor_type_name(m->view.type);
+  }
+}
+
 // Prefill-sized products (many tokens, rows in several blocks) on one and two threads.
 TEST_P(MatmulTest, LargeProductsAgreeAcrossThreadCounts) {
   const Isa isa = GetParam();

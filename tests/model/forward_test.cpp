@@ -59,6 +59,7 @@ std::string describe(const Case& c) {
   return std::string(arch_info(c.arch).name) + "_" + std::string(preset_name(c.preset)) + "_" + c.file_type + "_kv" +
          std::string(gguf::tensor_type_name(c.kv_type));
 }
+bool quantized(const Case& c) { return c.file_type != "F32" && c.file_type != "F16"; }
 void PrintTo(const Case& c, std::ostream* os) { *os << describe(c); }
 std::string case_name(const ::testing::TestParamInfo<Case>& info) { return describe(info.param); }
 
@@ -66,9 +67,12 @@ class ForwardVsReference : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
     const Case& c = GetParam();
-    model_ = std::make_unique<Model>(Model::load(synthetic_model(c.arch, c.preset, c.file_type)));
+    std::string path = synthetic_model(c.arch, c.preset, c.file_type);
+    // Two blocks (a dense and an MoE one for GLM-4.5) for quantized weights: see kCases.
+    if (quantized(c)) path = testing::truncated_model(path, describe(c) + "-2blocks.gguf", 2);
+    model_ = std::make_unique<Model>(Model::load(path));
     tokens_ = random_tokens(static_cast<uint64_t>(c.arch) + 100, 11, model_->hparams().n_vocab);
-    expected_ = reference_logits(model_->file(), tokens_);
+    expected_ = reference_logits(model_->file(), tokens_, c.kv_type);
   }
   ContiguousCache new_cache() const { return ContiguousCache(model_->hparams(), 64, GetParam().kv_type); }
 
@@ -123,9 +127,12 @@ TEST_P(ForwardVsReference, MixedBatchOfSequences) {
   EXPECT_EQ(c.size(), 6);
 }
 
-// F32 weights and cache: only float summation order differs from the reference. An F16 cache
-// rounds keys and values to 11 significant bits; quantized weights are dequantized exactly as the
-// reference does, but activations may be rounded to 8 bits for integer dot products.
+// The reference rounds activations for quantized weights, and keys and values for a half or
+// 8-bit cache, exactly as the kernels do, so what remains is the order of float additions. But
+// any rounding step can turn such a last-bit difference into a whole step of its format (one
+// 8-bit step of an activation, one half ulp of a key), and random-weight models amplify that
+// from layer to layer. So quantized weights run with an F32 cache on the first two blocks only,
+// where a rare flipped rounding stays a small error, and the rounded caches with float weights.
 const Case kCases[] = {
     {Arch::Llama, Preset::Tiny, "F32", gguf::TensorType::F32, 2e-4},
     {Arch::Qwen2, Preset::Tiny, "F32", gguf::TensorType::F32, 2e-4},
@@ -133,13 +140,19 @@ const Case kCases[] = {
     {Arch::Glm4, Preset::Tiny, "F32", gguf::TensorType::F32, 2e-4},
     {Arch::Glm4Moe, Preset::Tiny, "F32", gguf::TensorType::F32, 2e-4},
     {Arch::Qwen3Moe, Preset::Tiny, "F32", gguf::TensorType::F32, 2e-4},
-    {Arch::Llama, Preset::Tiny, "F16", gguf::TensorType::F16, 3e-3},
-    {Arch::Glm4Moe, Preset::Tiny, "Q8_0", gguf::TensorType::F16, 3e-2},
-    {Arch::Llama, Preset::Small, "Q4_K_M", gguf::TensorType::Q8_0, 5e-2},
-    {Arch::Qwen2, Preset::Small, "Q8_0", gguf::TensorType::F16, 3e-2},
-    {Arch::Glm4, Preset::Small, "Q4_K_M", gguf::TensorType::F16, 5e-2},
-    {Arch::Glm4Moe, Preset::Small, "Q4_K_M", gguf::TensorType::F16, 5e-2},
-    {Arch::Qwen3Moe, Preset::Small, "Q5_K_M", gguf::TensorType::F16, 5e-2},
+    {Arch::Llama, Preset::Tiny, "F16", gguf::TensorType::F16, 2e-3},
+    {Arch::Glm4Moe, Preset::Small, "F32", gguf::TensorType::F16, 2e-3},
+    {Arch::Qwen3, Preset::Tiny, "F32", gguf::TensorType::Q8_0, 2e-2},
+    {Arch::Glm4Moe, Preset::Tiny, "Q8_0", gguf::TensorType::F32, 1e-2},
+    {Arch::Llama, Preset::Small, "Q4_K_M", gguf::TensorType::F32, 1e-2},
+    {Arch::Qwen2, Preset::Small, "Q8_0", gguf::TensorType::F32, 1e-2},
+    {Arch::Glm4, Preset::Small, "Q4_K_M", gguf::TensorType::F32, 1e-2},
+    {Arch::Glm4Moe, Preset::Small, "Q4_K_M", gguf::TensorType::F32, 1e-2},
+    {Arch::Qwen3Moe, Preset::Small, "Q5_K_M", gguf::TensorType::F32, 1e-2},
+    {Arch::Qwen3, Preset::Small, "Q6_K", gguf::TensorType::F32, 1e-2},
+    {Arch::Llama, Preset::Small, "Q4_0", gguf::TensorType::F32, 1e-2},
+    {Arch::Qwen2, Preset::Small, "Q3_K_M", gguf::TensorType::F32, 1e-2},
+    {Arch::Glm4, Preset::Small, "Q2_K", gguf::TensorType::F32, 1e-2},
 };
 
 INSTANTIATE_TEST_SUITE_P(Archs, ForwardVsReference, ::testing::ValuesIn(kCases), case_name);

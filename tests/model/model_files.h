@@ -72,4 +72,15 @@ inline std::string copy_model(const std::string& src, const std::string& dst_nam
   return path;
 }
 
+// A copy of a model keeping only its first n_blocks blocks (NextN blocks dropped too).
+inline std::string truncated_model(const std::string& src, const std::string& dst_name, uint32_t n_blocks) {
+  const gguf::File f = gguf::File::open(src);
+  const std::string arch = f.architecture();
+  std::vector<std::pair<std::string, std::optional<gguf::Value>>> keys = {{arch + ".block_count", gguf::Value(n_blocks)}};
+  if (f.has(arch + ".nextn_predict_layers")) keys.push_back({arch + ".nextn_predict_layers", gguf::Value(uint32_t{0})});
+  return copy_model(src, dst_name, keys, [n_blocks](TensorEdit& t) {
+    return t.name.rfind("blk.", 0) != 0 || std::stoul(t.name.substr(4)) < n_blocks;
+  });
+}
+
 }  // namespace tokenmill::testing

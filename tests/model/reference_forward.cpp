@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/dot.h"
 #include "kernels/formats.h"
 
 namespace tokenmill::testing {
@@ -14,15 +15,17 @@ namespace {
 
 using Vec = std::vector<float>;
 
-// A tensor as f32 with its GGUF shape (ne[0] first).
+// A tensor as f32 with its GGUF shape (ne[0] first), and the activation format the kernels pair
+// its stored type with (F32 for float weights).
 struct Tensor {
   std::vector<uint64_t> shape;
   Vec data;
+  gguf::TensorType activation_type = gguf::TensorType::F32;
 };
 
 class Reference {
  public:
-  explicit Reference(const gguf::File& f) : f_(f), arch_(f.architecture()) {
+  Reference(const gguf::File& f, gguf::TensorType kv_type) : f_(f), arch_(f.architecture()), kv_type_(kv_type) {
     n_embd_ = uint_key("embedding_length");
     n_layer_ = uint_key("block_count") - uint_key("nextn_predict_layers", 0);
     n_head_ = uint_key("attention.head_count");
@@ -77,6 +80,9 @@ class Reference {
     const gguf::TensorInfo* info = f_.find_tensor(name);
     if (!info) throw std::runtime_error("reference: missing tensor " + name);
     Tensor t{info->shape, Vec(info->n_elements())};
+    const bool is_float = info->type == gguf::TensorType::F32 || info->type == gguf::TensorType::F16 ||
+                          info->type == gguf::TensorType::BF16;
+    if (!is_float && info->shape.size() > 1) t.activation_type = kernels::dot_activation_type(info->type);
     const uint64_t row = info->shape[0];
     const uint64_t row_bytes = gguf::row_bytes(info->type, row);
     for (uint64_t r = 0; r < info->n_rows(); ++r)
@@ -84,9 +90,11 @@ class Reference {
     return cache_.emplace(name, std::move(t)).first->second;
   }
 
-  // y = W x for a 2-D tensor, or for matrix `slice` of a 3-D one.
-  static Vec matvec(const Tensor& w, const Vec& x, uint64_t slice = 0) {
+  // y = W x for a 2-D tensor, or for matrix `slice` of a 3-D one. Quantized weights multiply
+  // activations rounded to their paired 8-bit format, as the integer dot products do.
+  static Vec matvec(const Tensor& w, Vec x, uint64_t slice = 0) {
     const uint64_t cols = w.shape[0], rows = w.shape[1];
+    round_through(w.activation_type, x);
     Vec y(rows);
     const float* base = w.data.data() + slice * rows * cols;
     for (uint64_t r = 0; r < rows; ++r) {
@@ -95,6 +103,14 @@ class Reference {
       y[r] = static_cast<float>(s);
     }
     return y;
+  }
+
+  // x as it reads back after being stored as `type`.
+  static void round_through(gguf::TensorType type, Vec& x) {
+    if (type == gguf::TensorType::F32) return;
+    std::vector<uint8_t> q(gguf::row_bytes(type, x.size()));
+    kernels::quantize_row(type, x.data(), q.data(), static_cast<int64_t>(x.size()));
+    kernels::dequantize_row(type, q.data(), x.data(), static_cast<int64_t>(x.size()));
   }
 
   Vec rms_norm(const Vec& x, const Vec& w) const {
@@ -176,6 +192,8 @@ class Reference {
       if (has(blk(l, "attn_k_norm.weight"))) head_norm(k[t], n_head_kv_, tensor(blk(l, "attn_k_norm.weight")).data);
       rope(q[t], n_head_, t);
       rope(k[t], n_head_kv_, t);
+      round_through(kv_type_, k[t]);
+      round_through(kv_type_, v[t]);
     }
     const uint64_t group = n_head_ / n_head_kv_;
     for (size_t t = 0; t < n; ++t) {
@@ -262,6 +280,7 @@ class Reference {
 
   const gguf::File& f_;
   std::string arch_;
+  gguf::TensorType kv_type_;
   uint64_t n_embd_, n_layer_, n_head_, n_head_kv_, head_dim_, n_rot_, n_ctx_train_, n_expert_used_;
   double eps_, base_;
   bool neox_;
@@ -270,8 +289,9 @@ class Reference {
 
 }  // namespace
 
-std::vector<std::vector<float>> reference_logits(const gguf::File& file, const std::vector<int32_t>& tokens) {
-  return Reference(file).run(tokens);
+std::vector<std::vector<float>> reference_logits(const gguf::File& file, const std::vector<int32_t>& tokens,
+                                                 gguf::TensorType kv_type) {
+  return Reference(file, kv_type).run(tokens);
 }
 
 }  // namespace tokenmill::testing

@@ -12,7 +12,11 @@
 
 namespace tokenmill::testing {
 
-// Logits after every position of `tokens` (the model reads them from position 0 on).
-std::vector<std::vector<float>> reference_logits(const gguf::File& file, const std::vector<int32_t>& tokens);
+// Logits after every position of `tokens` (the model reads them from position 0 on). Keys and
+// values are rounded through `kv_type` as a KV cache of that type stores them: with quantized
+// activations, even half-precision rounding of the cache moves some activations across a
+// rounding boundary, so a comparison must round the same way to be tight.
+std::vector<std::vector<float>> reference_logits(const gguf::File& file, const std::vector<int32_t>& tokens,
+                                                 gguf::TensorType kv_type = gguf::TensorType::F32);
 
 }  // namespace tokenmill::testing
