@@ -10,6 +10,8 @@ void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_perplexity(CLI::App& app);
 void register_run(CLI::App& app);
 // Adds `kernels` under the `bench` command.
 void register_bench_kernels(CLI::App& bench);
@@ -20,8 +22,10 @@ inline void register_all(CLI::App& app) {
   register_tokenize(app);
   register_detokenize(app);
   register_chat_template(app);
+  register_bench(app);
+  register_bench_kernels(*app.get_subcommand("bench"));
+  register_perplexity(app);
   register_run(app);
-  register_bench_kernels(*app.add_subcommand("bench", "Measure speed")->require_subcommand(1));
 }
 
 }  // namespace tokenmill::cli
