@@ -437,6 +437,10 @@ std::vector<const ServedModel*> Service::models() const {
   return out;
 }
 
+void Service::cancel_all() {
+  for (const auto& m : models_) m->scheduler->close(true);
+}
+
 std::shared_ptr<Generation> Service::start(const Principal& principal, GenerationRequest request,
                                            std::weak_ptr<GenerationListener> listener) {
   if (!admitting_) {
@@ -506,6 +510,15 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
     }
   } catch (const Error& e) {
     throw ApiError::invalid(e.what(), mode == OutputMode::ForcedTool ? "tools" : "response_format");
+  }
+  if (schema) {
+    count_reasoning = false;  // the output is the document from its first token
+    // Every token of a constrained output may carry a single byte.
+    if (request.max_tokens && *request.max_tokens < schema->min_length())
+      throw ApiError::invalid("max_tokens is " + std::to_string(*request.max_tokens) + ", but the shortest " +
+                                  (mode == OutputMode::ForcedTool ? "tool call" : "document") + " the schema allows needs " +
+                                  std::to_string(schema->min_length()) + " tokens",
+                              "max_tokens", "invalid_value");
   }
 
   const int64_t context = model->scheduler->context_length();

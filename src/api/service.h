@@ -90,6 +90,8 @@ class Service {
   int64_t in_flight() const { return *in_flight_; }
   // New requests are refused (503) from now on.
   void stop_admitting() { admitting_ = false; }
+  // Cancels every request in flight (the end of a shutdown's grace period).
+  void cancel_all();
 
  private:
   engine::Engine& engine_;

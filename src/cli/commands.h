@@ -13,6 +13,7 @@ void register_chat_template(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_run(CLI::App& app);
+void register_serve(CLI::App& app);
 // Adds `kernels` under the `bench` command.
 void register_bench_kernels(CLI::App& bench);
 
@@ -26,6 +27,7 @@ inline void register_all(CLI::App& app) {
   register_bench_kernels(*app.get_subcommand("bench"));
   register_perplexity(app);
   register_run(app);
+  register_serve(app);
 }
 
 }  // namespace tokenmill::cli

@@ -59,6 +59,7 @@ struct JsonSchema::Node {
 JsonSchema::JsonSchema() = default;
 JsonSchema::~JsonSchema() = default;
 const JsonSchema::Node& JsonSchema::node(int i) const { return nodes_[i]; }
+int64_t JsonSchema::min_length() const { return nodes_[root_].min_length; }
 
 // Schema JSON into nodes. Node 0 is "anything".
 class SchemaCompiler {

@@ -35,6 +35,8 @@ class JsonSchema {
   struct Node;
   const Node& node(int i) const;
   int root() const { return root_; }
+  // Bytes of the shortest valid document: the fewest tokens a constrained output may need.
+  int64_t min_length() const;
 
   ~JsonSchema();
 
