@@ -19,7 +19,6 @@ for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 url=$(grep -o "http://127.0.0.1:[0-9]*" "$log")
 export OPENAI_MODULES=build/openai-sdk
 echo "model $model, $max_tokens tokens per request, $rounds rounds per client, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-node tests/api/load_test.mjs "$url" bench 1 "$max_tokens" 1 >/dev/null  # warm up: weights paged in
 node tests/api/load_test.mjs "$url" bench 1,4,16,32 "$max_tokens" "$rounds"
 node bench/serve/prefix_ttft.mjs "$url" bench 5
 kill -TERM $server
