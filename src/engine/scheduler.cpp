@@ -1,7 +1,6 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
-#include <cmath>
 #include <string>
 
 #include "common/error.h"
@@ -154,7 +153,6 @@ void Scheduler::admit() {
     --queued_;
   }
 }
-
 
 // Every generating sequence gets its next token; prompts share what is left of the step's
 // budget, oldest first. Returns the tokens per running sequence (0: sits this step out).
