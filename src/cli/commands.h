@@ -10,6 +10,7 @@ void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
+void register_admin(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -17,6 +18,7 @@ inline void register_all(CLI::App& app) {
   register_tokenize(app);
   register_detokenize(app);
   register_chat_template(app);
+  register_admin(app);
 }
 
 }  // namespace tokenmill::cli

@@ -324,23 +324,22 @@ SettleStatus Gateway::settle(Ticket::State& state, const TokenUsage& tokens, Out
   return store_.settle(s);
 }
 
-QuotaStatus Gateway::quota(int64_t tenant_id) {
-  const std::optional<Tenant> tenant = store_.tenant_by_id(tenant_id);
+QuotaStatus quota_status(Store& store, int64_t tenant_id, TimeMs now) {
+  const std::optional<Tenant> tenant = store.tenant_by_id(tenant_id);
   if (!tenant) throw Error("no tenant with id " + std::to_string(tenant_id));
   QuotaStatus q;
   q.tenant = tenant->name;
   q.balance_micros = tenant->balance_micros;
   q.reserved_micros = tenant->reserved_micros;
-  const std::optional<Subscription> sub = store_.subscription_of(tenant_id);
+  const std::optional<Subscription> sub = store.subscription_of(tenant_id);
   if (!sub) return q;
-  const std::optional<Plan> plan = store_.plan_by_id(sub->plan_id);
+  const std::optional<Plan> plan = store.plan_by_id(sub->plan_id);
   if (!plan) return q;
   q.billing = Billing::Plan;
   q.plan = plan->name;
   q.period_start = sub->period_start;
   q.period_end = sub->period_end;
-  const TimeMs now = clock_();
-  const std::vector<WindowState> states = store_.windows(sub->id);
+  const std::vector<WindowState> states = store.windows(sub->id);
   for (const PlanWindow& w : plan->windows) {
     WindowStatus ws;
     ws.name = w.name;

@@ -94,6 +94,9 @@ struct QuotaStatus {
   std::vector<WindowStatus> windows;
 };
 
+// The tenant's balance and, on a plan, each window's usage and next reset as of `now`.
+QuotaStatus quota_status(Store& store, int64_t tenant_id, TimeMs now);
+
 class Gateway {
  public:
   using Clock = std::function<TimeMs()>;
@@ -107,7 +110,7 @@ class Gateway {
   std::variant<Principal, Rejection> authenticate(const std::string& credential);
   std::variant<Ticket, Rejection> admit(const Principal& who, const AdmitRequest& request);
 
-  QuotaStatus quota(int64_t tenant_id);
+  QuotaStatus quota(int64_t tenant_id) { return quota_status(store_, tenant_id, clock_()); }
 
   // Releases reservations left by dead instances (see Store::recover). Call at startup; the
   // sweeper calls it every `every` to cover replicas that die while this one runs.
