@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -205,9 +206,26 @@ SqliteStore::SqliteStore(const std::string& path) : path_(path), db_(path) {
   db_.exec("PRAGMA synchronous = NORMAL");
   db_.exec("PRAGMA foreign_keys = ON");
   migrate(db_);
+  // Checkpoints copy the WAL into the database and fsync it: milliseconds that would land on
+  // whichever request's commit crossed the threshold. A thread does them instead, on a
+  // connection of its own; PASSIVE never blocks the request path's writers.
+  db_.exec("PRAGMA wal_autocheckpoint = 0");
+  checkpointer_ = std::thread([this] {
+    Database db(path_);
+    std::unique_lock<std::mutex> lock(checkpoint_mutex_);
+    while (!checkpoint_stop_.wait_for(lock, std::chrono::milliseconds(500), [this] { return stopping_; })) {
+      sqlite3_wal_checkpoint_v2(db.handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+  });
 }
 
 SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mutex_);
+    stopping_ = true;
+  }
+  checkpoint_stop_.notify_all();
+  checkpointer_.join();
   if (lock_fd_ < 0) return;
   // A clean exit: nothing of ours is open (tickets settle before the gateway goes), so the
   // instance row and lock file go; a crash leaves both for recover().

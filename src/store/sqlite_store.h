@@ -3,7 +3,8 @@
 // busy-waiting between threads); between processes SQLite's write lock serializes BEGIN
 // IMMEDIATE transactions. synchronous=NORMAL in WAL mode makes every committed transaction
 // survive a killed process; after a power failure the last commits may be lost (the
-// database stays consistent).
+// database stays consistent). A background thread checkpoints the WAL every half second, so
+// no request waits for a checkpoint's fsync.
 //
 // Beside the database live two things that must not be inside it:
 //   PATH.master-key   32 random bytes (mode 0600) sealing the secrets of JWT-enabled keys;
@@ -11,8 +12,10 @@
 //                     which is how recover() tells a crashed instance from a live one.
 #pragma once
 
+#include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "maas/store.h"
 #include "store/sqlite.h"
@@ -86,6 +89,11 @@ class SqliteStore final : public maas::Store {
   Database db_;
   std::string instance_id_;
   int lock_fd_ = -1;
+
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_stop_;
+  bool stopping_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace tokenmill::store
