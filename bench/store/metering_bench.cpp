@@ -102,6 +102,7 @@ void BM_Metering(benchmark::State& state, Billing billing) {
   }
   report(state, "", wall);
   report(state, "cpu_", cpu);
+  state.SetItemsProcessed(state.iterations());
   if (state.thread_index() == 0) fixture.reset();
 }
 
