@@ -41,6 +41,16 @@ Rejection bad_request(std::string message) {
   return Rejection{400, code::kBadParameter, "invalid_request_error", std::move(message)};
 }
 
+RequestRef request_ref(const Principal& who, const AdmitRequest& request) {
+  RequestRef ref;
+  ref.request_id = request.request_id;
+  ref.tenant_id = who.tenant_id;
+  ref.project_id = who.project_id;
+  ref.key_id = who.key_id;
+  ref.model = request.model;
+  return ref;
+}
+
 int64_t seconds_until(TimeMs when, TimeMs now) { return std::max<int64_t>(1, (when - now + 999) / 1000); }
 
 std::string units_text(int64_t milli, WindowUnit unit) {
@@ -141,11 +151,7 @@ std::variant<Principal, Rejection> Gateway::authenticate(const std::string& cred
 
 Rejection Gateway::reject(const Principal& who, const AdmitRequest& request, Rejection rejection) {
   LedgerRecord r;
-  r.request_id = request.request_id;
-  r.tenant_id = who.tenant_id;
-  r.project_id = who.project_id;
-  r.key_id = who.key_id;
-  r.model = request.model;
+  static_cast<RequestRef&>(r) = request_ref(who, request);
   r.tokens.prompt = request.prompt_tokens;
   r.outcome = Outcome::Rejected;
   r.code = rejection.code;
@@ -180,11 +186,7 @@ std::variant<Ticket, Rejection> Gateway::admit(const Principal& who, const Admit
   const TimeMs now = clock_();
   auto state = std::make_unique<Ticket::State>();
   Reservation& r = state->reservation;
-  r.request_id = request.request_id;
-  r.tenant_id = who.tenant_id;
-  r.project_id = who.project_id;
-  r.key_id = who.key_id;
-  r.model = request.model;
+  static_cast<RequestRef&>(r) = request_ref(who, request);
   r.prompt_tokens = request.prompt_tokens;
   r.max_tokens = request.max_tokens;
   r.tokens = request.prompt_tokens + request.max_tokens;
@@ -294,12 +296,7 @@ SettleStatus Gateway::settle(Ticket::State& state, const TokenUsage& tokens, Out
   s.tenant_id = r.tenant_id;
   s.tokens = tokens.prompt + tokens.output;
   LedgerRecord& rec = s.record;
-  rec.request_id = r.request_id;
-  rec.tenant_id = r.tenant_id;
-  rec.project_id = r.project_id;
-  rec.key_id = r.key_id;
-  rec.model = r.model;
-  rec.billing = r.billing;
+  static_cast<RequestRef&>(rec) = r;
   rec.tokens = tokens;
   rec.outcome = outcome;
   rec.error = error.substr(0, 500);

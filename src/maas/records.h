@@ -83,16 +83,20 @@ std::optional<Outcome> parse_outcome(std::string_view name);
 std::string_view billing_name(Billing b);
 Billing parse_billing(std::string_view name);
 
-// One request in the append-only ledger. A request id appears at most once with an outcome
-// other than Rejected (a rejected request may be retried with the same id).
-struct LedgerRecord {
-  int64_t seq = 0;  // assigned by the store
-  std::string request_id;
+// Which request, by whom, for what: what a reservation and its ledger record share.
+struct RequestRef {
+  std::string request_id;  // unique per tenant
   int64_t tenant_id = 0;
   int64_t project_id = 0;
   std::string key_id;
   std::string model;
   Billing billing = Billing::None;
+};
+
+// One request in the append-only ledger. A request id appears at most once with an outcome
+// other than Rejected (a rejected request may be retried with the same id).
+struct LedgerRecord : RequestRef {
+  int64_t seq = 0;  // assigned by the store
   TokenUsage tokens;
   int64_t cost_micros = 0;         // charged to the balance (Billing::Balance)
   int64_t plan_prompts_milli = 0;  // counted against prompt windows (Billing::Plan)

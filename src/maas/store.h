@@ -44,13 +44,7 @@ struct WindowCharge {
   int code = 0;  // business code when exhausted
 };
 
-struct Reservation {
-  std::string request_id;
-  int64_t tenant_id = 0;
-  int64_t project_id = 0;
-  std::string key_id;
-  std::string model;
-  Billing billing = Billing::None;
+struct Reservation : RequestRef {
   int64_t amount_micros = 0;     // Billing::Balance: the worst-case cost held on the balance
   int64_t subscription_id = 0;   // Billing::Plan
   std::vector<WindowCharge> windows;
