@@ -1,24 +1,28 @@
 // `tokenmill make-model --arch A --preset P --quant Q [--vocab V] [--seed N] -o OUT`: writes a
 // synthetic model with a real model's layout and seeded random weights (see docs/models.md).
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "common/error.h"
 #include "model/synthetic.h"
+#include "tokenizer/tiktoken_vocab.h"
 
 namespace tokenmill::cli {
 namespace {
+
+namespace fs = std::filesystem;
 
 struct MakeModelArgs {
   std::string arch;
   std::string preset;
   std::string quant;
   std::string vocab;
+  std::string vocab_config;
   uint64_t seed = 1;
   unsigned threads = 2;
   std::string output;
@@ -36,35 +40,35 @@ std::string file_type_names() {
   return s;
 }
 
-// A .gguf file lends its tokenizer.* keys; anything else would be a tiktoken ranks file, which
-// the tokenizer subsystem will turn into tokenizer.* metadata.
-model::Vocabulary load_vocabulary(const std::string& path) {
-  if (path.empty()) return model::byte_vocabulary();
-  if (path.ends_with(".gguf")) return model::vocabulary_from_gguf(path);
-  throw Error("--vocab " + path + ": tiktoken rank files are not supported yet; give a .gguf vocabulary");
+// The added-tokens file that goes with a tiktoken ranks file: --vocab-config, or the one
+// "*tokenizer_config.json" beside the ranks.
+std::string tokenizer_config_for(const std::string& ranks_path, const std::string& given) {
+  if (!given.empty()) return given;
+  std::vector<std::string> found;
+  const fs::path dir = fs::path(ranks_path).parent_path();
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir.empty() ? fs::path(".") : dir, ec))
+    if (entry.path().filename().string().ends_with("tokenizer_config.json")) found.push_back(entry.path().string());
+  if (found.size() != 1)
+    throw Error("--vocab " + ranks_path + ": a tiktoken ranks file needs its tokenizer_config.json (added tokens); " +
+                (found.empty() ? "none" : "several") + " found beside it, so give --vocab-config");
+  return found.front();
 }
 
-// A one-line bar redrawn in place; only when stderr is a terminal, so logs stay clean.
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
-  void update(uint64_t done, uint64_t total) {
-    if (!enabled_ || total == 0) return;
-    const int percent = static_cast<int>(done * 100 / total);
-    if (percent == last_percent_) return;
-    last_percent_ = percent;
-    constexpr int kWidth = 40;
-    const int filled = percent * kWidth / 100;
-    std::fprintf(stderr, "\r[%s%s] %3d%%", std::string(filled, '#').c_str(),
-                 std::string(kWidth - filled, ' ').c_str(), percent);
-    if (done == total) std::fputc('\n', stderr);
-    std::fflush(stderr);
+// A .gguf file lends its tokenizer.* keys; anything else is taken for a tiktoken ranks file
+// (GLM-4's tokenizer.model), turned into the metadata a real GLM-4.5 GGUF carries.
+model::Vocabulary load_vocabulary(const MakeModelArgs& args) {
+  if (args.vocab.empty()) {
+    if (!args.vocab_config.empty()) throw Error("--vocab-config needs --vocab (a tiktoken ranks file)");
+    return model::byte_vocabulary();
   }
-
- private:
-  bool enabled_;
-  int last_percent_ = -1;
-};
+  if (args.vocab.ends_with(".gguf")) return model::vocabulary_from_gguf(args.vocab);
+  model::Vocabulary v;
+  for (auto& [key, value] :
+       tokenizer::glm4_tokenizer_metadata(args.vocab, tokenizer_config_for(args.vocab, args.vocab_config)))
+    v.metadata.push_back({std::move(key), std::move(value)});
+  return v;
+}
 
 void make_model(const MakeModelArgs& args) {
   const auto arch = model::arch_from_name(args.arch);
@@ -75,11 +79,9 @@ void make_model(const MakeModelArgs& args) {
   if (!file_type) throw Error("--quant " + args.quant + ": unknown file type (one of " + file_type_names() + ")");
   if (args.threads == 0) throw Error("--threads must be at least 1");
 
-  model::SyntheticModel m{*arch, *preset, file_type, load_vocabulary(args.vocab), args.seed};
-  ProgressBar bar(isatty(STDERR_FILENO) != 0);
+  model::SyntheticModel m{*arch, *preset, file_type, load_vocabulary(args), args.seed};
   const auto start = std::chrono::steady_clock::now();
-  model::write_synthetic_model(m, args.output, args.threads,
-                               [&bar](uint64_t done, uint64_t total) { bar.update(done, total); });
+  model::write_synthetic_model(m, args.output, args.threads, /*show_progress=*/true);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "wrote %s (%s %s %s, %u tokens) in %.1f s\n", args.output.c_str(), args.arch.c_str(),
                args.preset.c_str(), std::string(file_type->name).c_str(), m.vocabulary.n_tokens(), seconds);
@@ -95,7 +97,10 @@ void register_make_model(CLI::App& app) {
       ->required();
   cmd->add_option("--quant", args->quant, "File type: " + file_type_names())->required();
   cmd->add_option("--vocab", args->vocab,
-                  "Vocabulary: a GGUF file whose tokenizer.* keys are copied (default: 256 byte tokens)");
+                  "Vocabulary: a GGUF file whose tokenizer.* keys are copied, or a tiktoken ranks file "
+                  "(GLM-4's tokenizer.model); default: 256 byte tokens");
+  cmd->add_option("--vocab-config", args->vocab_config,
+                  "tokenizer_config.json with the added tokens of a tiktoken --vocab (default: the one beside it)");
   cmd->add_option("--seed", args->seed, "Random seed (same seed, same bytes)")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Quantization threads")->capture_default_str();
   cmd->add_option("-o,--output", args->output, "Output .gguf path")->required();

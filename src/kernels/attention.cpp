@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,21 @@ void validate_view(const KvView& view, const char* name, int head_dim) {
     throw Error(std::string("attention: ") + name + " cache type " +
                 std::string(gguf::tensor_type_name(view.type)) + " is not F32, F16 or Q8_0");
   }
-  if (view.data == nullptr) throw Error(std::string("attention: ") + name + " cache is null");
+  if (view.data == nullptr && view.pages == nullptr) throw Error(std::string("attention: ") + name + " cache is null");
   const auto row = static_cast<int64_t>(gguf::row_bytes(view.type, head_dim));
   if (view.pos_stride < row || view.pos_stride % 2 != 0 || view.head_stride % 2 != 0 ||
       (view.type == gguf::TensorType::F32 && (view.pos_stride % 4 != 0 || view.head_stride % 4 != 0))) {
     throw Error(std::string("attention: ") + name + " cache strides do not fit its rows");
+  }
+}
+
+void validate_paging(const KvView& k, const KvView& v) {
+  if ((k.pages == nullptr) != (v.pages == nullptr) || k.page_positions != v.page_positions) {
+    throw Error("attention: K and V caches must be paged alike");
+  }
+  if (k.pages != nullptr && (k.page_positions <= 0 || k.page_positions % kAttentionKeyBlock != 0)) {
+    throw Error("attention: a page must hold a positive multiple of " + std::to_string(kAttentionKeyBlock) +
+                " positions, got " + std::to_string(k.page_positions));
   }
 }
 
@@ -52,6 +63,13 @@ void validate(const AttentionArgs& a) {
   }
   validate_view(a.k, "K", a.head_dim);
   validate_view(a.v, "V", a.head_dim);
+  validate_paging(a.k, a.v);
+}
+
+// The block table the tiles read: the view's own, or one page holding every position.
+const void* const* pages_of(const KvView& view) { return view.pages ? view.pages : &view.data; }
+int64_t page_positions_of(const KvView& view) {
+  return view.pages ? view.page_positions : std::numeric_limits<int64_t>::max();
 }
 
 }  // namespace
@@ -70,8 +88,8 @@ void attention_tile_scalar(const AttentionTile& t) {
       float m = -INFINITY;
       double l = 0.0;
       for (int64_t j = 0; j <= t.first_pos + tok; ++j) {
-        dequantize_row(t.kv_type, static_cast<const char*>(t.k) + j * t.k_pos_stride, k, hd);
-        dequantize_row(t.kv_type, static_cast<const char*>(t.v) + j * t.v_pos_stride, v, hd);
+        dequantize_row(t.kv_type, t.k_row(j), k, hd);
+        dequantize_row(t.kv_type, t.v_row(j), v, hd);
         double dot = 0.0;
         for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[i]) * k[i];
         const float s = static_cast<float>(dot) * t.scale;
@@ -130,8 +148,11 @@ void attention(ThreadPool& pool, const AttentionArgs& a, Isa isa) {
       t.first_pos = a.first_pos + first_token;
       t.scale = a.scale;
       t.kv_type = a.k.type;
-      t.k = static_cast<const char*>(a.k.data) + kv_head * a.k.head_stride;
-      t.v = static_cast<const char*>(a.v.data) + kv_head * a.v.head_stride;
+      t.k_pages = pages_of(a.k);
+      t.v_pages = pages_of(a.v);
+      t.page_positions = page_positions_of(a.k);
+      t.k_head_offset = kv_head * a.k.head_stride;
+      t.v_head_offset = kv_head * a.v.head_stride;
       t.k_pos_stride = a.k.pos_stride;
       t.v_pos_stride = a.v.pos_stride;
       t.acc = scratch.data();

@@ -58,7 +58,7 @@ struct BlockQ3_K {  // x = d * (scale[s] - 32) * q
   uint16_t d;
 };
 // Eight 32-element sub-blocks with 6-bit scale and min each, packed in 12 bytes (see
-// kquant_scale_min in formats_kquants.cpp). Nibbles: element e is nibble ((e % 64) / 32) of
+// unpack_scale_min in formats_kquants.cpp). Nibbles: element e is nibble ((e % 64) / 32) of
 // qs[(e / 64) * 32 + e % 32]. Q5_K adds bit (e / 32) of qh[e % 32] as the fifth bit.
 struct BlockQ4_K {  // x = d * scale[s] * q - dmin * min[s], s = e / 32
   uint16_t d, dmin;

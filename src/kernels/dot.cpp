@@ -3,6 +3,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "kernels/dot_tables.h"
 
 namespace tokenmill::kernels {
 
@@ -20,6 +21,8 @@ namespace {
 
 TensorType dot_activation_type(TensorType weight) {
   switch (weight) {
+    case TensorType::F32: case TensorType::F16: case TensorType::BF16:
+      return TensorType::F32;
     case TensorType::Q4_0: case TensorType::Q4_1: case TensorType::Q5_0: case TensorType::Q5_1:
     case TensorType::Q8_0: case TensorType::IQ4_NL:
       return TensorType::Q8_0;
@@ -31,8 +34,27 @@ TensorType dot_activation_type(TensorType weight) {
   }
 }
 
+const DotTable& dot_table(Isa isa) {
+  if (!isa_supported(isa, cpu_features()))
+    throw Error("kernel path " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  switch (isa) {
+    case Isa::scalar: return scalar_dot_table;
+    case Isa::avx2: return avx2_dot_table;
+    case Isa::avx512: return avx512_dot_table;
+  }
+  throw Error("unknown kernel path");
+}
+
+const DotTable& dots() {
+  static const DotTable& table = dot_table(active_isa());
+  return table;
+}
+
 DotFn DotTable::find(TensorType weight) const {
   switch (weight) {
+    case TensorType::F32: return f32;
+    case TensorType::F16: return f16;
+    case TensorType::BF16: return bf16;
     case TensorType::Q4_0: return q4_0;
     case TensorType::Q4_1: return q4_1;
     case TensorType::Q5_0: return q5_0;

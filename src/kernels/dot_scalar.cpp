@@ -1,11 +1,22 @@
-// The reference dot products: each weight block unpacked by block_codes.h, exact integer sums
-// per group, then one float expression per block.
+// The reference dot products: float rows element by element; quantized rows unpacked block by
+// block (block_codes.h), exact integer sums per group, then one float expression per block.
 #include "kernels/block_codes.h"
-#include "kernels/dot.h"
+#include "kernels/dot_tables.h"
 #include "kernels/half.h"
 
 namespace tokenmill::kernels {
 namespace {
+
+float identity(float x) { return x; }
+
+template <class T, float (*Widen)(T)>
+float dot_floats(const void* weight_row, const void* activation_row, int64_t n) {
+  const auto* w = static_cast<const T*>(weight_row);
+  const auto* a = static_cast<const float*>(activation_row);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += Widen(w[i]) * a[i];
+  return sum;
+}
 
 // 32-element blocks against Q8_0: d_w d_a sum(q a) + m d_a sum(a).
 template <class Block>
@@ -55,6 +66,7 @@ float dot_super_blocks(const void* weight_row, const void* activation_row, int64
 }  // namespace
 
 constinit const DotTable scalar_dot_table = {
+    dot_floats<float, identity>,    dot_floats<uint16_t, f16_to_f32>, dot_floats<uint16_t, bf16_to_f32>,
     dot_blocks<BlockQ4_0>,          dot_blocks<BlockQ4_1>,          dot_blocks<BlockQ5_0>,
     dot_blocks<BlockQ5_1>,          dot_blocks<BlockQ8_0>,          dot_blocks<BlockIQ4_NL>,
     dot_super_blocks<BlockQ2_K>,    dot_super_blocks<BlockQ3_K>,    dot_super_blocks<BlockQ4_K>,

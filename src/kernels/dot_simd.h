@@ -22,7 +22,7 @@
 #include <cstring>
 
 #include "kernels/block_layouts.h"
-#include "kernels/dot.h"
+#include "kernels/dot_tables.h"
 
 namespace tokenmill::kernels::dot_simd {
 namespace {
@@ -80,6 +80,46 @@ __m256i iq4_levels(__m256i codes) {
 template <class P>
 __m256i dot4_signed(__m256i acc, __m256i w, __m256i a) {
   return P::dot4(acc, _mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
+}
+
+// ---- Float weights against float activations: eight at a time in four accumulators (the
+// additions of one would wait on each other), the last n % 8 one by one.
+
+__m256 widen8(const float* p) { return _mm256_loadu_ps(p); }
+float widen1(float x) { return x; }
+struct F16 {
+  uint16_t bits;
+};
+__m256 widen8(const F16* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+float widen1(F16 h) { return _cvtsh_ss(h.bits); }
+struct BF16 {
+  uint16_t bits;
+};
+__m256 widen8(const BF16* p) {
+  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
+}
+float widen1(BF16 h) {
+  const uint32_t bits = static_cast<uint32_t>(h.bits) << 16;
+  float x;
+  std::memcpy(&x, &bits, 4);
+  return x;
+}
+
+template <class T>
+float dot_floats(const void* weight_row, const void* activation_row, int64_t n) {
+  const auto* w = static_cast<const T*>(weight_row);
+  const auto* a = static_cast<const float*>(activation_row);
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) acc[k] = _mm256_fmadd_ps(widen8(w + i + 8 * k), _mm256_loadu_ps(a + i + 8 * k), acc[k]);
+  }
+  for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(widen8(w + i), _mm256_loadu_ps(a + i), acc[0]);
+  float sum = horizontal_sum(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+  for (; i < n; ++i) sum += widen1(w[i]) * a[i];
+  return sum;
 }
 
 // ---- 32-element blocks against Q8_0.
@@ -338,7 +378,8 @@ float dot_iq4_xs(const void* weight_row, const void* activation_row, int64_t n) 
 
 template <class P>
 constexpr DotTable make_dot_table() {
-  return {dot_symmetric<P, BlockQ4_0>, dot_with_min<P, BlockQ4_1>, dot_symmetric<P, BlockQ5_0>,
+  return {dot_floats<float>,           dot_floats<F16>,             dot_floats<BF16>,
+          dot_symmetric<P, BlockQ4_0>, dot_with_min<P, BlockQ4_1>, dot_symmetric<P, BlockQ5_0>,
           dot_with_min<P, BlockQ5_1>,  dot_symmetric<P, BlockQ8_0>, dot_symmetric<P, BlockIQ4_NL>,
           dot_q2_k,                    dot_q3_k,                    dot_q45_k<BlockQ4_K>,
           dot_q45_k<BlockQ5_K>,        dot_q6_k,                    dot_iq4_xs};

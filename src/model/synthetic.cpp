@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/progress.h"
 #include "common/random.h"
 #include "gguf/writer.h"
 #include "kernels/formats.h"
@@ -126,10 +127,12 @@ Init init_for(const TensorDesc& t, const HParams& hp) {
   const float ffn_down = 1.6f * branch / std::sqrt(fan_in);
   using K = TensorKind;
   switch (t.kind) {
+    // Unit-norm embedding rows. The output norm's gain of 3 makes logits of std ~3, while a tied
+    // model's bonus for repeating its last token (its row dotted with itself) stays ~1 std.
     case K::TokenEmbd:
-    case K::Output: return {0, 3.0f / std::sqrt(embd)};  // logits of std ~3 after the final norm
+    case K::Output: return {0, 1.0f / std::sqrt(embd)};
+    case K::OutputNorm: return {3, 0.3f};
     case K::RopeFreqs: return {0, 0, true};
-    case K::OutputNorm:
     case K::AttnNorm:
     case K::FfnNorm:
     case K::FfnNormPostAttn:
@@ -197,12 +200,12 @@ uint64_t fnv1a(std::string_view s) {
 // Rows are generated in chunks of about this many values, each chunk from its own stream.
 constexpr uint64_t kChunkValues = 1 << 16;
 
-// Fills one tensor's bytes. Chunks are shared among `threads` threads; only the calling thread
-// reports progress.
+// Fills one tensor's bytes. Chunks are shared among `threads` threads (the caller's included),
+// each adding its chunks' bytes to the progress bar.
 class TensorFiller {
  public:
   TensorFiller(const TensorDesc& t, gguf::TensorType type, const HParams& hp, uint64_t seed)
-      : t_(t), type_(type), init_(init_for(t, hp)), ne0_(t.shape[0]) {
+      : type_(type), init_(init_for(t, hp)), ne0_(t.shape[0]) {
     n_rows_ = 1;
     for (size_t i = 1; i < t.shape.size(); ++i) n_rows_ *= t.shape[i];
     rows_per_chunk_ = std::max<uint64_t>(1, kChunkValues / ne0_);
@@ -212,16 +215,16 @@ class TensorFiller {
     if (init_.rope_freqs) rope_freqs_ = llama3_rope_freqs(hp);
   }
 
-  void fill(uint8_t* out, unsigned threads, const std::function<void(uint64_t)>& on_values_done) {
+  void fill(uint8_t* out, unsigned threads, Progress* progress) {
     std::atomic<uint64_t> next{0};
     std::exception_ptr error;
     std::mutex error_mutex;
-    auto work = [&](bool report) {
+    auto work = [&] {
       std::vector<float> values;
       try {
         for (uint64_t c = next++; c < n_chunks_; c = next++) {
-          fill_chunk(c, out, values);
-          if (report) on_values_done(values.size());
+          const uint64_t bytes = fill_chunk(c, out, values);
+          if (progress) progress->add(bytes);
         }
       } catch (...) {
         std::lock_guard lock(error_mutex);
@@ -231,14 +234,15 @@ class TensorFiller {
     };
     std::vector<std::thread> helpers;
     const uint64_t n_helpers = std::min<uint64_t>(threads > 0 ? threads - 1 : 0, n_chunks_ - 1);
-    for (uint64_t i = 0; i < n_helpers; ++i) helpers.emplace_back(work, false);
-    work(true);
+    for (uint64_t i = 0; i < n_helpers; ++i) helpers.emplace_back(work);
+    work();
     for (auto& h : helpers) h.join();
     if (error) std::rethrow_exception(error);
   }
 
  private:
-  void fill_chunk(uint64_t chunk, uint8_t* out, std::vector<float>& values) const {
+  // Returns the bytes written.
+  uint64_t fill_chunk(uint64_t chunk, uint8_t* out, std::vector<float>& values) const {
     const uint64_t row0 = chunk * rows_per_chunk_;
     const uint64_t rows = std::min(rows_per_chunk_, n_rows_ - row0);
     values.resize(rows * ne0_);
@@ -251,9 +255,9 @@ class TensorFiller {
     for (uint64_t r = 0; r < rows; ++r)
       kernels::quantize_row(type_, values.data() + r * ne0_, out + (row0 + r) * row_bytes_,
                             static_cast<int64_t>(ne0_));
+    return rows * row_bytes_;
   }
 
-  const TensorDesc& t_;
   gguf::TensorType type_;
   Init init_;
   uint64_t ne0_;
@@ -336,7 +340,7 @@ Vocabulary vocabulary_from_gguf(const std::string& path) {
 }
 
 void write_synthetic_model(const SyntheticModel& model, const std::string& path, unsigned threads,
-                           const ProgressFn& progress) {
+                           bool show_progress) {
   if (!model.file_type) throw Error("no file type given");
   const ArchInfo& arch = arch_info(model.arch);
   const HParams hp = preset_hparams(model.arch, model.preset, model.vocabulary.n_tokens());
@@ -360,24 +364,12 @@ void write_synthetic_model(const SyntheticModel& model, const std::string& path,
   uint64_t total = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     writer.add_tensor(tensors[i].name, types[i], tensors[i].shape);
-    uint64_t n = 1;
-    for (uint64_t d : tensors[i].shape) n *= d;
-    total += n;
+    total += writer.tensors()[i].n_bytes;
   }
-  // Values finished by helper threads are counted when the tensor is done, so the count the
-  // writing thread reports never runs ahead of the data.
-  uint64_t done = 0;
+  std::optional<Progress> progress;
+  if (show_progress) progress.emplace("writing " + path, total, true);
   writer.write(path, [&](size_t index, uint8_t* out) {
-    TensorFiller filler(tensors[index], types[index], hp, model.seed);
-    uint64_t reported = 0;
-    filler.fill(out, threads, [&](uint64_t n) {
-      reported += n;
-      if (progress) progress(done + reported, total);
-    });
-    uint64_t n = 1;
-    for (uint64_t d : tensors[index].shape) n *= d;
-    done += n;
-    if (progress) progress(done, total);
+    TensorFiller(tensors[index], types[index], hp, model.seed).fill(out, threads, progress ? &*progress : nullptr);
   });
 }
 

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -52,13 +51,11 @@ struct SyntheticModel {
   uint64_t seed = 0;
 };
 
-// Called from the writing thread with the elements done so far and the total.
-using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
-
 // Writes the model. Each tensor's values come from random streams seeded by (seed, tensor name,
-// row chunk), so the bytes depend on the seed only, not on `threads` or tensor order. Throws
-// tokenmill::Error when a chosen tensor type cannot be quantized or the file cannot be written.
+// row chunk), so the bytes depend on the seed only, not on `threads` or tensor order. With
+// `show_progress`, a progress bar is drawn on stderr if it is a terminal. Throws tokenmill::Error
+// when a chosen tensor type cannot be quantized or the file cannot be written.
 void write_synthetic_model(const SyntheticModel& model, const std::string& path, unsigned threads = 2,
-                           const ProgressFn& progress = {});
+                           bool show_progress = false);
 
 }  // namespace tokenmill::model

@@ -38,19 +38,31 @@ std::string strip(std::string_view text, const std::string* chars, StripSide sid
   const auto strippable = [&](uint32_t cp) {
     return chars ? std::find(set.begin(), set.end(), cp) != set.end() : is_space(cp);
   };
-  const std::vector<size_t> offsets = code_point_offsets(text);
-  size_t first = 0, last = offsets.size() - 1;  // code point indices [first, last)
-  const auto cp_at = [&](size_t i) {
-    size_t pos = offsets[i];
-    return next_code_point(text, pos);
-  };
+  size_t first = 0, last = text.size();  // bytes [first, last) survive
   if (side != StripSide::Right) {
-    while (first < last && strippable(cp_at(first))) ++first;
+    while (first < last) {
+      size_t next = first;
+      if (!strippable(next_code_point(text, next))) break;
+      first = next;
+    }
   }
   if (side != StripSide::Left) {
-    while (last > first && strippable(cp_at(last - 1))) --last;
+    while (last > first) {
+      // Step back to the start of the last character (an invalid byte stands alone).
+      size_t start = last - 1;
+      while (start > first && (static_cast<uint8_t>(text[start]) & 0xC0) == 0x80 && last - start < 4) --start;
+      size_t end = start;
+      uint32_t cp = next_code_point(text, end);
+      if (end != last) {
+        start = last - 1;
+        end = start;
+        cp = next_code_point(text, end);
+      }
+      if (!strippable(cp)) break;
+      last = start;
+    }
   }
-  return std::string(text.substr(offsets[first], offsets[last] - offsets[first]));
+  return std::string(text.substr(first, last - first));
 }
 
 namespace {

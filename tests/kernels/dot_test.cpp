@@ -3,6 +3,7 @@
 // weights both quantized from data and made of random bytes (every code pattern).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -15,32 +16,12 @@ namespace {
 
 using gguf::TensorType;
 
-const TensorType kWeightTypes[] = {TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
+const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16, TensorType::BF16, TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
                                    TensorType::Q8_0, TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K,
                                    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
 
-struct Table {
-  const char* name;
-  const DotTable* table;
-};
-
-// The vector tables this CPU can run. (Once cpu_features.h is on this branch, its
-// supported_isas() replaces these checks.)
-std::vector<Table> vector_tables() {
-  std::vector<Table> tables;
-  __builtin_cpu_init();
-  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                    __builtin_cpu_supports("bmi2");
-  if (avx2) tables.push_back({"avx2", &avx2_dot_table});
-  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("avx512vnni"))
-    tables.push_back({"avx512", &avx512_dot_table});
-  return tables;
-}
-
-// A weight row: quantized from heavy-tailed data, or random bytes with every half-float scale
-// made finite (top exponent bit cleared).
+// A weight row: quantized from heavy-tailed data, or random bytes with every float and every
+// half-float scale made finite (top exponent bit cleared).
 std::vector<uint8_t> weight_row(TensorType type, int64_t n, uint64_t seed, bool random_bytes) {
   if (!random_bytes) return testing::quantize(type, testing::heavy_tailed(n, seed));
   std::vector<uint8_t> bytes(gguf::row_bytes(type, n));
@@ -51,6 +32,7 @@ std::vector<uint8_t> weight_row(TensorType type, int64_t n, uint64_t seed, bool 
     case TensorType::Q4_1: case TensorType::Q5_1: case TensorType::Q4_K: case TensorType::Q5_K:
       halves = {0, 2};
       break;
+    case TensorType::F32: halves = {2}; break;  // the high half of each float
     case TensorType::Q2_K: halves = {80, 82}; break;
     case TensorType::Q3_K: halves = {108}; break;
     case TensorType::Q6_K: halves = {208}; break;
@@ -83,17 +65,27 @@ Case make_case(TensorType type, int64_t n, uint64_t seed, bool random_bytes) {
 }
 
 std::vector<int64_t> row_lengths(TensorType type) {
-  if (gguf::tensor_type_info(type).block_elements == 256) return {256, 512, 768, 2048, 4096, 11008};
+  const auto block = gguf::tensor_type_info(type).block_elements;
+  if (block == 1) return {1, 7, 8, 33, 100, 1000, 4099};
+  if (block == 256) return {256, 512, 768, 2048, 4096, 11008};
   return {32, 64, 96, 256, 1024, 4096, 4128};
 }
 
+// Float rounding allowed between two ways of summing: each float addition (one per block, or
+// one per element for float rows) may be off by half an ulp of the running sum.
+double tolerance(TensorType type, int64_t n, double magnitude) {
+  const double additions = double(n) / gguf::tensor_type_info(type).block_elements;
+  return std::max(1e-5, 1.2e-7 * additions) * magnitude + 1e-30;
+}
+
 TEST(Dot, ScalarReferenceIsTheDotOfTheDecodedRows) {
+  const DotTable& scalar = dot_table(Isa::scalar);
   for (TensorType type : kWeightTypes) {
     for (int64_t n : row_lengths(type)) {
       for (bool random_bytes : {false, true}) {
         const Case c = make_case(type, n, 10 + n, random_bytes);
-        const float got = scalar_dot_table.find(type)(c.weights.data(), c.activations.data(), n);
-        EXPECT_NEAR(got, c.exact, 1e-5 * c.magnitude + 1e-30)
+        const float got = scalar.find(type)(c.weights.data(), c.activations.data(), n);
+        EXPECT_NEAR(got, c.exact, tolerance(type, n, c.magnitude))
             << gguf::tensor_type_name(type) << " n=" << n << (random_bytes ? " random bytes" : "");
       }
     }
@@ -101,18 +93,19 @@ TEST(Dot, ScalarReferenceIsTheDotOfTheDecodedRows) {
 }
 
 TEST(Dot, VectorTablesMatchTheScalarReference) {
-  const auto tables = vector_tables();
-  if (tables.empty()) GTEST_SKIP() << "this CPU has neither the AVX2 nor the AVX-512 path";
-  for (const auto& t : tables) {
+  const DotTable& scalar = dot_table(Isa::scalar);
+  if (supported_isas().size() == 1) GTEST_SKIP() << "this CPU has neither the AVX2 nor the AVX-512 path";
+  for (Isa isa : supported_isas()) {
+    if (isa == Isa::scalar) continue;
     for (TensorType type : kWeightTypes) {
       for (int64_t n : row_lengths(type)) {
         for (bool random_bytes : {false, true}) {
           for (uint64_t seed : {1, 2, 3}) {
             const Case c = make_case(type, n, seed * 100 + n, random_bytes);
-            const float want = scalar_dot_table.find(type)(c.weights.data(), c.activations.data(), n);
-            const float got = t.table->find(type)(c.weights.data(), c.activations.data(), n);
-            ASSERT_NEAR(got, want, 1e-5 * c.magnitude + 1e-30)
-                << t.name << " " << gguf::tensor_type_name(type) << " n=" << n
+            const float want = scalar.find(type)(c.weights.data(), c.activations.data(), n);
+            const float got = dot_table(isa).find(type)(c.weights.data(), c.activations.data(), n);
+            ASSERT_NEAR(got, want, tolerance(type, n, c.magnitude))
+                << isa_name(isa) << " " << gguf::tensor_type_name(type) << " n=" << n
                 << (random_bytes ? " random bytes" : "") << " seed " << seed;
           }
         }
@@ -123,6 +116,7 @@ TEST(Dot, VectorTablesMatchTheScalarReference) {
 
 // Quantized rows keep the dot of the original floats to within the formats' error.
 TEST(Dot, ApproximatesTheFloatDot) {
+  const DotTable& scalar = dot_table(Isa::scalar);
   const int64_t n = 4096;
   const auto x = testing::gaussian(n, 5), y = testing::gaussian(n, 6);
   double exact = 0;
@@ -130,7 +124,7 @@ TEST(Dot, ApproximatesTheFloatDot) {
   for (TensorType type : kWeightTypes) {
     const auto w = testing::quantize(type, x);
     const auto a = testing::quantize(dot_activation_type(type), y);
-    const float got = scalar_dot_table.find(type)(w.data(), a.data(), n);
+    const float got = scalar.find(type)(w.data(), a.data(), n);
     // Error of a sum of n products with independent relative errors: about sqrt(n) * rmse.
     EXPECT_NEAR(got, exact, 0.6 * std::sqrt(double(n)) * (type == TensorType::Q2_K ? 1.0 : 0.35))
         << gguf::tensor_type_name(type);
@@ -142,10 +136,11 @@ TEST(Dot, ActivationTypesAndUnsupportedWeights) {
   EXPECT_EQ(dot_activation_type(TensorType::IQ4_NL), TensorType::Q8_0);
   EXPECT_EQ(dot_activation_type(TensorType::Q4_K), TensorType::Q8_K);
   EXPECT_EQ(dot_activation_type(TensorType::IQ4_XS), TensorType::Q8_K);
-  for (TensorType t : {TensorType::F32, TensorType::F16, TensorType::Q8_K, TensorType::IQ2_XXS,
+  EXPECT_EQ(dot_activation_type(TensorType::F16), TensorType::F32);
+  for (TensorType t : {TensorType::Q8_K, TensorType::Q8_1, TensorType::IQ2_XXS, TensorType::I32,
                        static_cast<TensorType>(999)}) {
     EXPECT_THROW(dot_activation_type(t), Error);
-    EXPECT_THROW(scalar_dot_table.find(t), Error);
+    EXPECT_THROW(dots().find(t), Error);
   }
 }
 

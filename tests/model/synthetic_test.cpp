@@ -157,8 +157,8 @@ TEST_F(SyntheticTest, DifferentTensorsGetDifferentValues) {
   EXPECT_NE(q0, q1);
 }
 
-// The intended scales (docs/models.md): q/k std sqrt(2/n_embd), v 1/sqrt(n_embd), embeddings
-// 3/sqrt(n_embd), norms 1 +- 0.1, QK-norms sqrt(2) +- 0.1, biases 0.1, attention output
+// The intended scales (docs/models.md): q/k std sqrt(2/n_embd), v and embeddings 1/sqrt(n_embd),
+// the output norm 3, other norms 1 +- 0.1, QK-norms sqrt(2) +- 0.1, biases 0.1, attention output
 // 1/sqrt(2 n_layer) / sqrt(q_dim).
 TEST_F(SyntheticTest, WeightsHaveTheIntendedScale) {
   for (const char* quant : {"F32", "Q4_K_M"}) {
@@ -172,7 +172,8 @@ TEST_F(SyntheticTest, WeightsHaveTheIntendedScale) {
     const Stats v = stats(dequantize(*f.find_tensor("blk.2.attn_v.weight")));
     EXPECT_NEAR(v.std, 1 / std::sqrt(n_embd), tol / std::sqrt(n_embd));
     const Stats e = stats(dequantize(*f.find_tensor("token_embd.weight")));
-    EXPECT_NEAR(e.std, 3 / std::sqrt(n_embd), tol * 3 / std::sqrt(n_embd));
+    EXPECT_NEAR(e.std, 1 / std::sqrt(n_embd), tol / std::sqrt(n_embd));
+    EXPECT_NEAR(stats(dequantize(*f.find_tensor("output_norm.weight"))).mean, 3, 0.1);
     const Stats o = stats(dequantize(*f.find_tensor("blk.0.attn_output.weight")));
     const double o_std = 1 / std::sqrt(2.0 * 4) / std::sqrt(512.0);
     EXPECT_NEAR(o.std, o_std, tol * o_std);

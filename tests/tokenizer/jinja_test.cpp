@@ -139,6 +139,7 @@ TEST(Jinja, StringListAndDictMethods) {
       {"{{ s.split()|join('|') }} {{ s.split(' ', 1)|join('|') }}", R"({"s": " a  b c "})", "a|b|c |a  b c "},
       {"{{ s.startswith('ab') }}{{ s.endswith(('x', 'cd')) }}{{ s.find('c') }}{{ s.count('b') }}{{ s.upper() }}", R"({"s": "abcd"})",
        "TrueTrue21ABCD"},
+      {"[{{ '\\u3000 x\\u00a0'.strip() }}][{{ 'é\\n'.rstrip() }}][{{ 'aé'.rstrip('é') }}]", "{}", "[x][é][a]"},
       {"{{ '{} and {name}'.format(1, name='x') }} {{ '-'.join(['a', 'b']) }} {{ 'xxhixx'.strip('x') }}", "{}", "1 and x a-b hi"},
       {"{{ d.get('a') }}{{ d.get('z', 'dz') }}{{ d.keys()|list|join }}{{ d['a'] }}{{ d.a }}", R"({"d": {"a": 1, "b": 2}})", "1dzab11"},
       {"{% set l = [1] %}{% set _ = l.append(2) %}{{ l|join }}{{ l.pop() }}{{ l|join }}", "{}", "1221"},

@@ -50,6 +50,13 @@ TEST(Pretokenizer, StagesSplitThePiecesOfEarlierStages) {
             (std::vector<std::string>{"Hello", " ", "\xE4\xB8\x96\xE7\x95\x8C", "123", "\n"}));
 }
 
+TEST(Pretokenizer, DeepSeekV3SplitsDigitsAndHanFirst) {
+  const Pretokenizer p = Pretokenizer::for_name("deepseek-v3");
+  EXPECT_EQ(split(p, "Hello, \xE4\xB8\x96\xE7\x95\x8C" "12345!"),
+            (std::vector<std::string>{"Hello", ",", " ", "\xE4\xB8\x96\xE7\x95\x8C", "123", "45", "!"}));
+  EXPECT_EQ(split(p, "a.net"), (std::vector<std::string>{"a", ".net"}));
+}
+
 TEST(Pretokenizer, UnknownNameIsAnError) {
   try {
     Pretokenizer::for_name("no-such-pre");

@@ -1,0 +1,18 @@
+// What the model-running commands (run, perplexity, bench) share: loading a model with a
+// progress bar, and the thread count option.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "model/model.h"
+
+namespace tokenmill::cli {
+
+// Loads and validates the model, drawing a progress bar while its weights are read in.
+model::Model load_model(const std::string& path);
+
+// -t/--threads: 0 (the default) means one thread per CPU this process may use.
+void add_threads_option(CLI::App& cmd, int& threads);
+
+}  // namespace tokenmill::cli
