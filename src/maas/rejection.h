@@ -36,13 +36,16 @@ struct Rejection {
 
   int http_status = 400;
   int code = 0;
-  std::string type;  // OpenAI error type: "invalid_api_key", "insufficient_quota", ...
+  std::string type;  // what exactly: "invalid_api_key", "insufficient_quota", "plan_window_exhausted", ...
   std::string message;
   int64_t retry_after_s = -1;  // the Retry-After header; -1: none
   TimeMs next_flush_time = 0;  // plan windows: when the exhausted window resets
   nlohmann::json extra = nlohmann::json::object();  // more fields for the error object
 
-  // {"error": {"message", "type", "param": null, "code": "1113"[, "next_flush_time": ms, extra...]}}
+  // OpenAI's class of the error, from the status: "authentication_error", "insufficient_quota",
+  // "permission_error", "rate_limit_error" or "invalid_request_error".
+  std::string error_type() const;
+  // {"error": {"message", "type": error_type(), "param": null, "code": "1113"[, "next_flush_time": ms, extra...]}}
   nlohmann::json to_json() const;
 };
 
