@@ -264,6 +264,7 @@ void parse_common(const Fields& f, GenerationRequest& r) {
     }
     std::erase_if(r.stop, [](const std::string& s) { return s.empty(); });
   }
+  r.ignore_eos = f.boolean("ignore_eos").value_or(false);
   r.stream = f.boolean("stream").value_or(false);
   if (const Json* options = f.get("stream_options")) {
     if (!r.stream) throw ApiError::invalid("stream_options is only allowed when stream is true", "stream_options");

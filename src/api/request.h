@@ -62,6 +62,7 @@ struct GenerationRequest {
   std::optional<int64_t> max_tokens;  // unset: what the context leaves
   engine::SamplingParams sampling;
   std::vector<std::string> stop;
+  bool ignore_eos = false;  // generate max_tokens whatever the model says (benchmarks)
   int n = 1;
   bool logprobs = false;
   int top_logprobs = 0;

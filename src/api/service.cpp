@@ -547,6 +547,7 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
     seq.sampling = request.sampling;
     seq.sampling.seed = seed + static_cast<uint64_t>(i);
     seq.top_logprobs = request.logprobs ? request.top_logprobs : -1;
+    seq.ignore_eos = request.ignore_eos;
     // Tenants never share cached prefixes; within one, cache_salt partitions further.
     seq.cache_salt = principal.cache_salt + '\x1f' + request.cache_salt;
     if (schema) seq.constraint = engine::json_constraint(schema, model->vocabulary);

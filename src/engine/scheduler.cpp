@@ -248,7 +248,8 @@ void Scheduler::after_forward(Sequence& seq, std::span<const float> logits) {
   }
   const std::optional<int32_t> token = choose_token(seq, logits);
   if (!token) return finish(seq, FinishReason::Error, "constrained decoding left no token to choose");
-  if (tokenizer_.is_end_of_generation(*token)) return finish(seq, FinishReason::EndOfGeneration);
+  if (!seq.request.ignore_eos && tokenizer_.is_end_of_generation(*token))
+    return finish(seq, FinishReason::EndOfGeneration);
   seq.tokens.push_back(*token);
   ++totals_.generated_tokens;
   GeneratedToken out{*token, 0.0f, {}};

@@ -40,6 +40,7 @@ struct SequenceRequest {
   SamplingParams sampling;
   int top_logprobs = -1;  // < 0: no logprobs; else the sampled token's and this many alternatives
   std::string cache_salt;  // prefix-cache partition (the tenant)
+  bool ignore_eos = false;  // end-of-generation tokens are generated like any other
   std::unique_ptr<TokenConstraint> constraint;  // optional
 };
 
