@@ -111,8 +111,8 @@ enum class UsageGroup { Tenant, Key, Model };
 
 struct UsageTotals {
   std::string group;  // tenant name, key id or model
-  int64_t requests = 0;
-  int64_t rejected = 0;
+  int64_t requests = 0;  // served (settled), whatever their outcome
+  int64_t rejected = 0;  // refused at admission; their tokens are not usage
   TokenUsage tokens;
   int64_t cost_micros = 0;
   int64_t plan_prompts_milli = 0;

@@ -820,9 +820,12 @@ std::vector<LedgerRecord> SqliteStore::ledger(const UsageFilter& filter) {
 
 std::vector<UsageTotals> SqliteStore::usage_totals(const UsageFilter& filter, UsageGroup group) {
   std::lock_guard<std::mutex> lock(mutex_);
+  // A rejection records what was asked for; only served requests count as usage.
   const std::string sums =
-      ", COUNT(*), SUM(l.outcome = 'rejected'), SUM(l.prompt_tokens), SUM(l.cached_tokens), SUM(l.output_tokens), "
-      "SUM(l.reasoning_tokens), SUM(l.cost_micros), SUM(l.plan_prompts_milli), SUM(l.plan_tokens_milli) FROM ledger l ";
+      ", SUM(l.outcome <> 'rejected'), SUM(l.outcome = 'rejected'), "
+      "SUM(CASE WHEN l.outcome = 'rejected' THEN 0 ELSE l.prompt_tokens END), SUM(l.cached_tokens), "
+      "SUM(l.output_tokens), SUM(l.reasoning_tokens), SUM(l.cost_micros), SUM(l.plan_prompts_milli), "
+      "SUM(l.plan_tokens_milli) FROM ledger l ";
   static const std::string by_tenant = "SELECT t.name" + sums + "JOIN tenants t ON t.id = l.tenant_id" + kUsageWhere +
                                        " GROUP BY l.tenant_id ORDER BY t.name";
   static const std::string by_key = "SELECT l.key_id" + sums + kUsageWhere + " GROUP BY l.key_id ORDER BY l.key_id";

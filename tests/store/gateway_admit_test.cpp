@@ -85,6 +85,25 @@ TEST_F(GatewayAdmit, RefusesWhatTheBalanceCannotCover) {
   EXPECT_EQ(std::count_if(rejected.begin(), rejected.end(), [](const LedgerRecord& l) { return l.outcome == Outcome::Rejected; }), 1);
 }
 
+TEST_F(GatewayAdmit, UsageTotalsCountOnlyServedTokens) {
+  std::get<Ticket>(admit(who_, "a", "glm", 100, 10)).settle({100, 40, 10, 2}, Outcome::Completed);
+  std::get<Ticket>(admit(who_, "b", "glm", 50, 10)).settle({50, 0, 3, 0}, Outcome::ClientDisconnected);
+  rejection_of(admit(who_, "c", "glm", 900'000, 10));  // 1.8 at list price: more than the balance
+  const auto totals = store_->usage_totals(UsageFilter{}, UsageGroup::Model);
+  ASSERT_EQ(totals.size(), 1u);
+  EXPECT_EQ(totals[0].group, "glm");
+  EXPECT_EQ(totals[0].requests, 2);
+  EXPECT_EQ(totals[0].rejected, 1);
+  EXPECT_EQ(totals[0].tokens.prompt, 150);
+  EXPECT_EQ(totals[0].tokens.cached, 40);
+  EXPECT_EQ(totals[0].tokens.output, 13);
+  EXPECT_EQ(totals[0].tokens.reasoning, 2);
+  EXPECT_EQ(totals[0].cost_micros, (60 * 2 + 40 / 2 + 10 * 8) + (50 * 2 + 3 * 8));
+  UsageFilter by_key;
+  by_key.key_id = "someone-else";
+  EXPECT_TRUE(store_->usage_totals(by_key, UsageGroup::Key).empty());
+}
+
 TEST_F(GatewayAdmit, DuplicateRequestIdsAreRefused) {
   auto first = admit(who_, "same", "glm", 10, 10);
   ASSERT_TRUE(std::holds_alternative<Ticket>(first));
