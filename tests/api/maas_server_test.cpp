@@ -11,6 +11,8 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -287,6 +289,33 @@ TEST_F(MeteredServer, KilledDuringTwentyStreamsRestartsWithAConsistentLedger) {
   EXPECT_EQ(std::count_if(reservations.begin(), reservations.end(),
                           [](const maas::ReservationRow& r) { return r.state == maas::ReservationState::Released; }),
             20);
+}
+
+TEST_F(MeteredServer, ADisconnectedStreamPaysForWhatWasProduced) {
+  const std::string key = tenant("acme", "10");
+  start();
+  {
+    Connection c(server_->port());
+    const std::string body =
+        R"({"model":"tiny","prompt":"once upon a time","max_tokens":1500,"stream":true,"ignore_eos":true,"request_id":"gone"})";
+    c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key +
+           "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    c.read_until("\"text\"");  // generating
+  }  // and the client is gone
+  std::optional<maas::LedgerRecord> record;
+  for (int i = 0; i < 200 && !record; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto store = store::open_store("sqlite:" + db_);
+    for (const maas::LedgerRecord& r : store->ledger(maas::UsageFilter{})) {
+      if (r.request_id == "gone") record = r;
+    }
+  }
+  ASSERT_TRUE(record) << "the cancelled request was never settled";
+  EXPECT_EQ(record->outcome, maas::Outcome::ClientDisconnected);
+  EXPECT_GT(record->tokens.output, 0);
+  EXPECT_LT(record->tokens.output, 1500);
+  EXPECT_EQ(server_->stop(SIGTERM), 0) << server_->log();
+  check_ledger("acme", 10'000'000, Json::array());  // charged exactly its tokens, nothing held
 }
 
 TEST_F(MeteredServer, HostileRequestsAreCleanErrors) {
