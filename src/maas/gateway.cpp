@@ -64,7 +64,7 @@ Ticket::Ticket(Ticket&&) noexcept = default;
 
 Ticket& Ticket::operator=(Ticket&& other) noexcept {
   if (this != &other) {
-    Ticket dropped(std::move(*this));  // settles what this ticket held
+    Ticket dropped(std::move(*this));  // releases what this ticket held
     gateway_ = other.gateway_;
     state_ = std::move(other.state_);
   }
@@ -74,7 +74,7 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
 Ticket::~Ticket() {
   if (!state_) return;
   try {
-    settle({}, Outcome::Error, "the request ended before it was settled; nothing charged");
+    gateway_->store_.release(state_->reservation.tenant_id, state_->reservation.request_id);
   } catch (const std::exception& e) {
     // The reservation stays open; recover() releases it once this instance is gone.
     std::fprintf(stderr, "tokenmill: could not release request %s: %s\n", state_->reservation.request_id.c_str(), e.what());

@@ -1,9 +1,10 @@
 // The Gateway meters model requests: it authenticates a credential to a Principal, admits a
 // request by reserving its worst-case cost (prompt + max_tokens at list price, or at plan weight)
 // in one store transaction, and settles the Ticket to the engine's actual token counts when the
-// request ends. A Ticket that is dropped unsettled settles as an error with no tokens, so every
-// admitted request leaves exactly one ledger record; reservations of a crashed process are
-// released by recover().
+// request ends, appending its one ledger record. A Ticket dropped unsettled (the request never
+// ran: the server refused it after admission) is released instead: nothing charged, nothing
+// recorded, and its request id free for a retry. Reservations of a crashed process are released
+// by recover().
 #pragma once
 
 #include <atomic>

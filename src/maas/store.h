@@ -182,6 +182,9 @@ class Store {
   // Metering: see the contract at the top of this file.
   virtual AdmitResult admit(const Reservation& r, const std::string& instance_id) = 0;
   virtual SettleStatus settle(const Settlement& s) = 0;
+  // Gives back what an open reservation holds and forgets it, so its request id may be used
+  // again: for a request that never ran. Does nothing to a reservation that is not open.
+  virtual void release(int64_t tenant_id, const std::string& request_id) = 0;
   virtual void record_rejection(const LedgerRecord& record) = 0;
 
   // This process's instance id; registers it and takes its liveness lock on first call.

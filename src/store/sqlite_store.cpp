@@ -715,6 +715,19 @@ SettleStatus SqliteStore::settle(const Settlement& s) {
   return status;
 }
 
+void SqliteStore::release(int64_t tenant_id, const std::string& request_id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  WriteTransaction tx(db_);
+  const std::optional<OpenReservation> r = find_reservation(db_, tenant_id, request_id);
+  if (!r || r->state != "open") return;
+  release_holds(db_, *r, {}, 0);
+  Query windows(db_, "DELETE FROM reservation_windows WHERE tenant_id = ? AND request_id = ?");
+  windows.bind(1, tenant_id).bind(2, request_id).run();
+  Query claim(db_, "DELETE FROM reservations WHERE tenant_id = ? AND request_id = ?");
+  claim.bind(1, tenant_id).bind(2, request_id).run();
+  tx.commit();
+}
+
 void SqliteStore::record_rejection(const LedgerRecord& record) {
   std::lock_guard<std::mutex> lock(mutex_);
   insert_ledger(db_, record);

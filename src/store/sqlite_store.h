@@ -68,6 +68,7 @@ class SqliteStore final : public maas::Store {
 
   maas::AdmitResult admit(const maas::Reservation& r, const std::string& instance_id) override;
   maas::SettleStatus settle(const maas::Settlement& s) override;
+  void release(int64_t tenant_id, const std::string& request_id) override;
   void record_rejection(const maas::LedgerRecord& record) override;
 
   std::string instance_id(maas::TimeMs now) override;
