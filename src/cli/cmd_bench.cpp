@@ -166,14 +166,19 @@ void bench(const BenchArgs& args) {
 void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "Measure prompt processing and generation speed (as llama-bench)");
   auto args = std::make_shared<BenchArgs>();
-  cmd->add_option("model", args->model, "GGUF model file")->required();
+  cmd->add_option("model", args->model, "GGUF model file (or `bench kernels`)");
   cmd->add_option("-p,--n-prompt", args->n_prompt, "Prompt tokens processed in one batch (0: skip)")->capture_default_str();
   cmd->add_option("-n,--n-gen", args->n_gen, "Tokens generated one at a time (0: skip)")->capture_default_str();
   cmd->add_option("-r,--repetitions", args->reps, "Timed runs of each test")->capture_default_str();
   add_threads_option(*cmd, args->threads);
   cmd->add_option("--bandwidth", args->bandwidth_gbps, "Memory read bandwidth in GB/s for the roofline (default: measure)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
-  cmd->callback([args] { bench(*args); });
+  register_bench_kernels(*cmd);
+  cmd->callback([cmd, args] {
+    if (cmd->get_subcommand("kernels")->parsed()) return;  // it ran its own callback
+    if (args->model.empty()) throw CLI::RequiredError("model");
+    bench(*args);
+  });
 }
 
 }  // namespace tokenmill::cli

@@ -26,6 +26,7 @@ struct PerplexityArgs {
   int64_t n_batch = 2048;
   int64_t chunks = -1;
   int threads = 0;
+  gguf::TensorType cache_type = gguf::TensorType::F16;
   bool json = false;
 };
 
@@ -49,6 +50,7 @@ void perplexity(const PerplexityArgs& args) {
   params.n_batch = args.n_batch;
   params.max_chunks = args.chunks;
   params.bos = tokenizer.adds_bos() ? tokenizer.special().bos : -1;
+  params.kv_type = args.cache_type;
   kernels::ThreadPool pool(args.threads);
   if (!args.json)
     std::fprintf(stderr, "perplexity: %zu tokens, n_ctx %lld, batch %lld, %d threads\n", tokens.size(),
@@ -97,6 +99,7 @@ void register_perplexity(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--chunks", args->chunks, "Score at most this many windows (-1: all)")->capture_default_str();
   add_threads_option(*cmd, args->threads);
+  add_cache_type_option(*cmd, args->cache_type);
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the running figures");
   cmd->callback([args] { perplexity(*args); });
 }

@@ -10,11 +10,11 @@ void register_make_model(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_detokenize(CLI::App& app);
 void register_chat_template(CLI::App& app);
-void register_bench(CLI::App& app);
-void register_perplexity(CLI::App& app);
 void register_run(CLI::App& app);
+void register_perplexity(CLI::App& app);
+void register_bench(CLI::App& app);
 void register_serve(CLI::App& app);
-// Adds `kernels` under the `bench` command.
+// Adds `kernels` under the `bench` command (called by register_bench).
 void register_bench_kernels(CLI::App& bench);
 void register_admin(CLI::App& app);
 
@@ -24,10 +24,9 @@ inline void register_all(CLI::App& app) {
   register_tokenize(app);
   register_detokenize(app);
   register_chat_template(app);
-  register_bench(app);
-  register_bench_kernels(*app.get_subcommand("bench"));
-  register_perplexity(app);
   register_run(app);
+  register_perplexity(app);
+  register_bench(app);
   register_serve(app);
   register_admin(app);
 }

@@ -22,4 +22,16 @@ void add_threads_option(CLI::App& cmd, int& threads) {
       ->capture_default_str();
 }
 
+void add_cache_type_option(CLI::App& cmd, gguf::TensorType& type) {
+  cmd.add_option_function<std::string>(
+         "--cache-type",
+         [&type](const std::string& name) {
+           const auto t = gguf::tensor_type_from_name(name);
+           if (!t || (*t != gguf::TensorType::F32 && *t != gguf::TensorType::F16 && *t != gguf::TensorType::Q8_0))
+             throw CLI::ValidationError("--cache-type", "must be f32, f16 or q8_0, not " + name);
+           type = *t;
+         },
+         "KV cache type: f16 (default), f32 or q8_0");
+}
+
 }  // namespace tokenmill::cli

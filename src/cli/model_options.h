@@ -15,4 +15,7 @@ model::Model load_model(const std::string& path);
 // -t/--threads: 0 (the default) means one thread per CPU this process may use.
 void add_threads_option(CLI::App& cmd, int& threads);
 
+// --cache-type: how the KV cache stores keys and values (f16, the default, f32 or q8_0).
+void add_cache_type_option(CLI::App& cmd, gguf::TensorType& type);
+
 }  // namespace tokenmill::cli

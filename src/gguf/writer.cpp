@@ -1,5 +1,8 @@
 #include "gguf/writer.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -102,7 +105,10 @@ void Writer::add_tensor(const std::string& name, TensorType type, std::vector<ui
 }
 
 void Writer::write(const std::string& path, const FillFn& fill) const {
-  const std::string tmp = path + ".partial";
+  // A name of its own per writer: two processes writing the same model (tests do) must not
+  // interleave their bytes in one temporary file before the rename.
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp = path + ".partial-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(tmp.c_str(), "wb"), &std::fclose);
   if (!f) throw Error(tmp + ": cannot create: " + std::strerror(errno));
   Out out(f.get(), tmp);
@@ -136,8 +142,11 @@ void Writer::write(const std::string& path, const FillFn& fill) const {
   }
   if (std::fflush(f.get()) != 0) throw Error(tmp + ": write failed: " + std::strerror(errno));
   f.reset();
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error(path + ": cannot rename from " + tmp + ": " + std::strerror(errno));
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::remove(tmp.c_str());
+    throw Error(path + ": cannot rename from " + tmp + ": " + std::strerror(err));
+  }
 }
 
 }  // namespace tokenmill::gguf

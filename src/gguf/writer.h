@@ -32,8 +32,8 @@ class Writer {
 
   // fill(index, out): writes exactly tensors()[index].n_bytes bytes into out.
   using FillFn = std::function<void(size_t index, uint8_t* out)>;
-  // Writes to path via a temporary file renamed into place, so a crash never leaves a
-  // truncated model under the final name. Throws tokenmill::Error on I/O failure.
+  // Writes to path via a temporary file of this writer's own, renamed into place, so a crash
+  // never leaves a truncated model under the final name and concurrent writers never mix. Throws tokenmill::Error on I/O failure.
   void write(const std::string& path, const FillFn& fill) const;
 
  private:

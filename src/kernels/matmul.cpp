@@ -6,10 +6,12 @@
 #include "kernels/matmul.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/block_layouts.h"
 #include "kernels/dot.h"
 #include "kernels/formats.h"
 #include "kernels/half.h"
@@ -39,7 +41,7 @@ bool is_float(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16;
 }
 
-// Quantized types with an integer dot product, found once from the dot table itself.
+// Types with a dot product, found once from the dot table itself.
 bool has_dot(TensorType type) {
   static const std::vector<bool> known = [] {
     std::vector<bool> v;
@@ -86,30 +88,156 @@ void validate(const MatmulJob& job) {
   if (job.n_tokens > 0 && (!w.data || !job.x || !job.y)) throw Error("matmul: null weights, input or output");
 }
 
-// Bytes of activations a block's token tile may take: they stay in L2 while the block's weight
-// rows pass over them.
-constexpr int64_t kTileBytes = 512 * 1024;
+// How a job's products are computed.
+enum class Path {
+  Float,  // f32 rows times float activations, in register tiles
+  Dot,    // one dot product (dot.h) per output, against quantized activation rows
+  Codes,  // weight rows decoded to 8-bit codes once per block, times a tile of tokens
+};
 
-// Weight rows per block: for float weights, as many as keep the block's f32 copy within about a
-// quarter of a core's L2 when there are tokens to reuse it for; otherwise 16, small enough to
-// balance the threads and large enough to amortise taking a block.
-int64_t rows_per_block(const MatmulJob& job) {
-  if (job.n_tokens <= 1 || !is_float(job.w.type)) return 16;
+// Prompt-sized jobs go through the 8-bit product, where the path has it for the type: decoding a
+// row costs about as much as one dot product, so it pays once a few tokens share it.
+constexpr int64_t kCodesMinTokens = 4;
+// Weight rows per block of the dot and code paths: few enough to balance the threads, enough to
+// amortise taking a block.
+constexpr int64_t kBlockRows = 16;
+// Bytes of activations a block's token tile may take, so that they stay in L2 while the block's
+// weight rows pass over them.
+constexpr int64_t kTileBytes = 768 * 1024;
+
+// Rows per block of the float path: as many as keep the block's f32 copy within about a
+// quarter of a core's L2 when there are tokens to reuse it for.
+int64_t float_rows_per_block(const MatmulJob& job) {
+  if (job.n_tokens <= 1) return kBlockRows;
   const int64_t fit = (256 * 1024) / (job.w.n_cols * static_cast<int64_t>(sizeof(float)));
   return std::clamp<int64_t>(fit / 4 * 4, 4, 64);
+}
+
+int64_t padded(int64_t n) { return (n + 63) / 64 * 64; }
+
+// A job's activations in the form its path takes: float rows, quantized rows, or code rows.
+struct Activations {
+  Path path = Path::Float;
+  TensorType type = TensorType::F32;  // the dot product's activation type
+  uint64_t row_bytes = 0;             // of a quantized row
+  const uint8_t* rows = nullptr;      // float or quantized rows
+  CodeActivations codes{};
+  int64_t tile_bytes = 0;             // per token, for sizing token tiles
+};
+
+// Quantized activation rows as codes, with a scale and a code sum per 16 elements.
+void to_codes(TensorType type, const uint8_t* row, int64_t n, int8_t* codes, float* d, float* sum) {
+  const int64_t n_pad = padded(n);
+  if (type == TensorType::Q8_0) {
+    const auto* b = reinterpret_cast<const BlockQ8_0*>(row);
+    for (int64_t i = 0; i < n / 32; ++i) {
+      std::memcpy(codes + 32 * i, b[i].qs, 32);
+      for (int h = 0; h < 2; ++h) {
+        int s = 0;
+        for (int e = 16 * h; e < 16 * h + 16; ++e) s += b[i].qs[e];
+        d[2 * i + h] = f16_to_f32(b[i].d);
+        sum[2 * i + h] = d[2 * i + h] * static_cast<float>(s);
+      }
+    }
+  } else {  // Q8_K
+    const auto* b = reinterpret_cast<const BlockQ8_K*>(row);
+    for (int64_t i = 0; i < n / 256; ++i) {
+      std::memcpy(codes + 256 * i, b[i].qs, 256);
+      for (int g = 0; g < 16; ++g) {
+        d[16 * i + g] = b[i].d;
+        sum[16 * i + g] = b[i].d * static_cast<float>(b[i].bsums[g]);
+      }
+    }
+  }
+  std::memset(codes + n, 0, n_pad - n);
+  std::fill(d + n / 16, d + n_pad / 16, 0.0f);
+  std::fill(sum + n / 16, sum + n_pad / 16, 0.0f);
+}
+
+// Storage for a call's converted activations, kept between calls (one per calling thread), so
+// a forward pass allocates once.
+struct Scratch {
+  std::vector<uint8_t> quantized;
+  std::vector<int8_t> codes;
+  std::vector<float> floats;  // code scales and sums
+};
+
+// Decides each job's path and converts its activations: each input once per format, jobs reading
+// the same input (a layer's Q, K and V) sharing the copy.
+std::vector<Activations> prepare(ThreadPool& pool, std::span<const MatmulJob> jobs, const MatmulKernels& k,
+                                 Isa isa, Scratch& scratch) {
+  std::vector<Activations> acts(jobs.size());
+  std::vector<size_t> owner(jobs.size());  // the job whose conversion this job uses
+  size_t quantized_bytes = 0, code_bytes = 0, code_floats = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const MatmulJob& job = jobs[j];
+    validate(job);
+    Activations& a = acts[j];
+    a.type = activation_type(job.w.type, isa);
+    a.row_bytes = gguf::row_bytes(a.type, job.w.n_cols);
+    a.path = a.type == TensorType::F32 ? Path::Float
+             : k.decodes_codes && k.decodes_codes(job.w.type) && job.n_tokens >= kCodesMinTokens ? Path::Codes
+                                                                                                    : Path::Dot;
+    a.tile_bytes = a.path == Path::Codes ? padded(job.w.n_cols) * 3 / 2 : static_cast<int64_t>(a.row_bytes);
+    owner[j] = j;
+    for (size_t i = 0; i < j; ++i)
+      if (jobs[i].x == job.x && acts[i].type == a.type && acts[i].path == a.path && jobs[i].n_tokens == job.n_tokens &&
+          jobs[i].w.n_cols == job.w.n_cols) {
+        owner[j] = i;
+        break;
+      }
+    if (owner[j] != j || a.path == Path::Float) continue;
+    quantized_bytes += a.row_bytes * job.n_tokens;
+    if (a.path == Path::Codes) {
+      code_bytes += padded(job.w.n_cols) * job.n_tokens;
+      code_floats += 2 * padded(job.w.n_cols) / 16 * job.n_tokens;
+    }
+  }
+  scratch.quantized.resize(quantized_bytes);
+  scratch.codes.resize(code_bytes);
+  scratch.floats.resize(code_floats);
+  uint8_t* q = scratch.quantized.data();
+  int8_t* c = scratch.codes.data();
+  float* f = scratch.floats.data();
+  std::vector<std::pair<size_t, int64_t>> rows;  // (job, token) rows to convert
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    Activations& a = acts[j];
+    if (a.path == Path::Float) {
+      a.rows = reinterpret_cast<const uint8_t*>(jobs[j].x);
+      continue;
+    }
+    if (owner[j] != j) continue;
+    const int64_t n_tokens = jobs[j].n_tokens, n_pad = padded(jobs[j].w.n_cols);
+    a.rows = q;
+    q += a.row_bytes * n_tokens;
+    if (a.path == Path::Codes) {
+      a.codes = {c, f, f + n_pad / 16 * n_tokens, n_pad, n_pad / 16};
+      c += n_pad * n_tokens;
+      f += 2 * n_pad / 16 * n_tokens;
+    }
+    for (int64_t t = 0; t < n_tokens; ++t) rows.emplace_back(j, t);
+  }
+  for (size_t j = 0; j < jobs.size(); ++j)
+    if (owner[j] != j) acts[j] = acts[owner[j]];
+  pool.parallel_for(static_cast<int64_t>(rows.size()), 4, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const auto [j, t] = rows[i];
+      const Activations& a = acts[j];
+      const int64_t n = jobs[j].w.n_cols;
+      uint8_t* row = const_cast<uint8_t*>(a.rows) + t * a.row_bytes;
+      quantize_row(a.type, jobs[j].x + t * n, row, n);
+      if (a.path == Path::Codes)
+        to_codes(a.type, row, n, const_cast<int8_t*>(a.codes.codes) + t * a.codes.n_pad,
+                 const_cast<float*>(a.codes.d) + t * a.codes.n_groups, const_cast<float*>(a.codes.sum) + t * a.codes.n_groups);
+    }
+  });
+  return acts;
 }
 
 struct Block {
   int32_t job;
   int64_t row_begin, row_end;
   int64_t token_begin, token_end;
-};
-
-// A job's activations in the format its dot product takes.
-struct Activations {
-  TensorType type;
-  const uint8_t* data;
-  uint64_t row_bytes;
 };
 
 // Brings rows [begin, end) of w to f32 and returns them (ldw = n_cols): in place for F32, else
@@ -129,88 +257,69 @@ const float* rows_as_f32(const WeightMatrix& w, int64_t begin, int64_t end, cons
   return panel.data();
 }
 
+// One block of a job on one thread.
+void run_block(const Block& block, const MatmulJob& job, const Activations& a, const Paths& paths) {
+  const int64_t n = job.w.n_cols, n_rows = block.row_end - block.row_begin;
+  const int64_t n_tokens = block.token_end - block.token_begin;
+  float* y = job.y + block.token_begin * job.w.n_rows + block.row_begin;
+  switch (a.path) {
+    case Path::Float: {
+      thread_local std::vector<float> panel;
+      const float* w = rows_as_f32(job.w, block.row_begin, block.row_end, paths.kernels, panel);
+      paths.kernels.gemm_f32(w, n, n_rows, job.x + block.token_begin * n, n, n_tokens, n, y, job.w.n_rows);
+      return;
+    }
+    case Path::Dot: {
+      const DotFn dot = paths.dots.find(job.w.type);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const uint8_t* w = job.w.row(block.row_begin + r);
+        for (int64_t t = 0; t < n_tokens; ++t)
+          y[t * job.w.n_rows + r] = dot(w, a.rows + (block.token_begin + t) * a.row_bytes, n);
+      }
+      return;
+    }
+    case Path::Codes: {
+      thread_local std::vector<uint8_t> codes;
+      thread_local std::vector<float> scales;
+      const int64_t n_pad = padded(n), n_groups = n_pad / 16;
+      codes.resize(n_rows * n_pad);
+      scales.resize(2 * n_rows * n_groups);
+      const CodeRows w{codes.data(), scales.data(), scales.data() + n_rows * n_groups, n_pad, n_groups};
+      for (int64_t r = 0; r < n_rows; ++r)
+        paths.kernels.decode_codes(job.w.type, job.w.row(block.row_begin + r), n, codes.data() + r * n_pad,
+                                   scales.data() + r * n_groups, scales.data() + (n_rows + r) * n_groups);
+      const CodeActivations tile{a.codes.codes + block.token_begin * n_pad, a.codes.d + block.token_begin * n_groups,
+                                 a.codes.sum + block.token_begin * n_groups, n_pad, n_groups};
+      paths.kernels.gemm_codes(w, n_rows, tile, n_tokens, y, job.w.n_rows);
+      return;
+    }
+  }
+}
+
 }  // namespace
 
-constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar};
+constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar, nullptr, nullptr, nullptr};
 
-bool matmul_supports(TensorType type) { return is_float(type) || has_dot(type); }
+bool matmul_supports(TensorType type) { return has_dot(type); }
 
-TensorType activation_type(TensorType weight, Isa) {
-  return is_float(weight) ? TensorType::F32 : dot_activation_type(weight);
-}
+TensorType activation_type(TensorType weight, Isa) { return dot_activation_type(weight); }
 
 void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, Isa isa) {
   const Paths paths = paths_for(isa);
-  // Quantize each job's activations once; kept between calls, so a forward pass allocates once.
-  thread_local std::vector<uint8_t> quantized;
-  std::vector<Activations> acts(jobs.size());
-  size_t total = 0;
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    validate(jobs[j]);
-    const TensorType type = activation_type(jobs[j].w.type, isa);
-    acts[j] = {type, nullptr, gguf::row_bytes(type, jobs[j].w.n_cols)};
-    if (type != TensorType::F32) total += acts[j].row_bytes * jobs[j].n_tokens;
-  }
-  quantized.resize(total);
-  std::vector<std::pair<size_t, int64_t>> rows_to_quantize;  // (job, token)
-  size_t offset = 0;
-  for (size_t j = 0; j < jobs.size(); ++j) {
-    if (acts[j].type == TensorType::F32) {
-      acts[j].data = reinterpret_cast<const uint8_t*>(jobs[j].x);
-      continue;
-    }
-    // Jobs reading the same input in the same format (a layer's Q, K and V) share one copy.
-    size_t same = 0;
-    while (same < j && !(jobs[same].x == jobs[j].x && acts[same].type == acts[j].type &&
-                         jobs[same].n_tokens == jobs[j].n_tokens && jobs[same].w.n_cols == jobs[j].w.n_cols))
-      ++same;
-    if (same < j) {
-      acts[j].data = acts[same].data;
-      continue;
-    }
-    acts[j].data = quantized.data() + offset;
-    offset += acts[j].row_bytes * jobs[j].n_tokens;
-    for (int64_t t = 0; t < jobs[j].n_tokens; ++t) rows_to_quantize.emplace_back(j, t);
-  }
-  pool.parallel_for(static_cast<int64_t>(rows_to_quantize.size()), 4, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const auto [j, t] = rows_to_quantize[i];
-      const int64_t n = jobs[j].w.n_cols;
-      quantize_row(acts[j].type, jobs[j].x + t * n, const_cast<uint8_t*>(acts[j].data) + t * acts[j].row_bytes, n);
-    }
-  });
-
+  thread_local Scratch scratch;
+  const std::vector<Activations> acts = prepare(pool, jobs, paths.kernels, isa, scratch);
   std::vector<Block> blocks;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const MatmulJob& job = jobs[j];
-    const int64_t step = rows_per_block(job);
-    const int64_t tile = std::max<int64_t>(1, kTileBytes / static_cast<int64_t>(acts[j].row_bytes));
+    const int64_t step = acts[j].path == Path::Float ? float_rows_per_block(job) : kBlockRows;
+    const int64_t tile = std::max<int64_t>(4, kTileBytes / acts[j].tile_bytes / 4 * 4);
     for (int64_t t = 0; t < job.n_tokens; t += tile)
       for (int64_t r = 0; r < job.w.n_rows; r += step)
         blocks.push_back({static_cast<int32_t>(j), r, std::min(job.w.n_rows, r + step), t,
                           std::min(job.n_tokens, t + tile)});
   }
   pool.parallel_for(static_cast<int64_t>(blocks.size()), 1, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> panel;
-    for (int64_t b = begin; b < end; ++b) {
-      const Block& block = blocks[b];
-      const MatmulJob& job = jobs[block.job];
-      const Activations& a = acts[block.job];
-      const int64_t n = job.w.n_cols;
-      float* y = job.y + block.token_begin * job.w.n_rows;
-      if (a.type == TensorType::F32) {
-        const float* w = rows_as_f32(job.w, block.row_begin, block.row_end, paths.kernels, panel);
-        paths.kernels.gemm_f32(w, n, block.row_end - block.row_begin, job.x + block.token_begin * n, n,
-                               block.token_end - block.token_begin, n, y + block.row_begin, job.w.n_rows);
-        continue;
-      }
-      const DotFn dot = paths.dots.find(job.w.type);
-      for (int64_t r = block.row_begin; r < block.row_end; ++r) {
-        const uint8_t* w = job.w.row(r);
-        for (int64_t t = block.token_begin; t < block.token_end; ++t)
-          job.y[t * job.w.n_rows + r] = dot(w, a.data + t * a.row_bytes, n);
-      }
-    }
+    for (int64_t b = begin; b < end; ++b) run_block(blocks[b], jobs[blocks[b].job], acts[blocks[b].job], paths);
   });
 }
 

@@ -1,9 +1,191 @@
-// The AVX-512 matmul kernels: matmul_simd.h over 16-lane vectors. Compiled with AVX-512 flags.
+// The AVX-512 matmul kernels: the float ones from matmul_simd.h over 16-lane vectors, and the
+// 8-bit product for prompt processing. Compiled with AVX-512 flags: everything here is either a
+// template over the vector type or local to this file and built from intrinsics only, so no
+// AVX-512 code can stand in for a baseline function at link time.
+//
+// The 8-bit product: a block of weight rows is decoded once into unsigned codes with a scale and
+// an offset per 16 elements (CodeRows), and then multiplied with a tile of tokens whose
+// activations are 8-bit codes too (CodeActivations). VPDPBUSD sums four code products into each
+// 32-bit lane, so a lane never straddles a 16-element group; each lane's sum is then scaled by
+// (weight scale x activation scale) of its group, in float. The offsets, being per group, meet
+// the activations only through the per-group code sums: one short dot product per output.
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "kernels/block_layouts.h"
 #include "kernels/matmul_simd.h"
 #include "kernels/simd_avx512.h"
 
 namespace tokenmill::kernels {
+namespace {
 
-constinit const MatmulKernels avx512_matmul_kernels = simd::make_matmul_kernels<simd::Avx512>();
+using gguf::TensorType;
+
+float half(uint16_t h) { return _cvtsh_ss(h); }
+
+// Scale and offset of each 16-element group g of a 256-element super-block, from the 32-element
+// sub-block scales of Q4_K / Q5_K.
+void kquant_groups(const uint8_t* packed, float d, float dmin, float* scale, float* offset) {
+  for (int j = 0; j < 8; ++j) {
+    const int sc = j < 4 ? packed[j] & 63 : (packed[j + 4] & 15) | (packed[j - 4] >> 6) << 4;
+    const int mn = j < 4 ? packed[j + 4] & 63 : (packed[j + 4] >> 4) | (packed[j] >> 6) << 4;
+    scale[2 * j] = scale[2 * j + 1] = d * static_cast<float>(sc);
+    offset[2 * j] = offset[2 * j + 1] = dmin * static_cast<float>(mn);
+  }
+}
+
+void store32(uint8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+__m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Q4_K: element 64c + j is the low nibble of qs[32c + j], element 64c + 32 + j its high nibble.
+void decode_q4_k(const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
+  const auto* b = static_cast<const BlockQ4_K*>(row);
+  const __m256i low4 = _mm256_set1_epi8(15);
+  for (int64_t i = 0; i < n / kSuperBlockSize; ++i, codes += 256, scale += 16, offset += 16) {
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q = load32(b[i].qs + 32 * c);
+      store32(codes + 64 * c, _mm256_and_si256(q, low4));
+      store32(codes + 64 * c + 32, _mm256_and_si256(_mm256_srli_epi16(q, 4), low4));
+    }
+    kquant_groups(b[i].scales, half(b[i].d), half(b[i].dmin), scale, offset);
+  }
+}
+
+// Q6_K: in half h, element 32k + l has its low four bits in nibble k / 2 of
+// ql[64h + 32(k % 2) + l] and its top two in bits 2k of qh[32h + l]. The code is q + 32.
+void decode_q6_k(const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
+  const auto* b = static_cast<const BlockQ6_K*>(row);
+  const __m256i low4 = _mm256_set1_epi8(15), two = _mm256_set1_epi8(3);
+  for (int64_t i = 0; i < n / kSuperBlockSize; ++i, codes += 256, scale += 16, offset += 16) {
+    for (int h = 0; h < 2; ++h) {
+      const __m256i ql0 = load32(b[i].ql + 64 * h), ql1 = load32(b[i].ql + 64 * h + 32);
+      const __m256i qh = load32(b[i].qh + 32 * h);
+      const __m256i lows[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                               _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+      for (int k = 0; k < 4; ++k) {
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), two);
+        store32(codes + 128 * h + 32 * k, _mm256_or_si256(lows[k], _mm256_slli_epi16(top, 4)));
+      }
+    }
+    const float d = half(b[i].d);
+    for (int g = 0; g < 16; ++g) {
+      scale[g] = d * static_cast<float>(b[i].scales[g]);
+      offset[g] = 32.0f * scale[g];
+    }
+  }
+}
+
+// Q8_0: the code is q + 128 (flipping the sign bit).
+void decode_q8_0(const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
+  const auto* b = static_cast<const BlockQ8_0*>(row);
+  const __m256i sign = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int64_t i = 0; i < n / kBlockSize; ++i, codes += 32, scale += 2, offset += 2) {
+    store32(codes, _mm256_xor_si256(load32(reinterpret_cast<const uint8_t*>(b[i].qs)), sign));
+    scale[0] = scale[1] = half(b[i].d);
+    offset[0] = offset[1] = 128.0f * scale[0];
+  }
+}
+
+bool decodes_codes(TensorType type) {
+  return type == TensorType::Q4_K || type == TensorType::Q6_K || type == TensorType::Q8_0;
+}
+
+void decode_codes(TensorType type, const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
+  switch (type) {
+    case TensorType::Q4_K: decode_q4_k(row, n, codes, scale, offset); break;
+    case TensorType::Q6_K: decode_q6_k(row, n, codes, scale, offset); break;
+    case TensorType::Q8_0: decode_q8_0(row, n, codes, scale, offset); break;
+    default: return;
+  }
+  // Padding up to a multiple of 64 contributes nothing.
+  const int64_t n_pad = (n + 63) / 64 * 64;
+  std::memset(codes + n, 0, n_pad - n);
+  for (int64_t g = n / 16; g < n_pad / 16; ++g) scale[g] = offset[g] = 0.0f;
+}
+
+// Four groups' values, each repeated over the four lanes that cover its 16 elements.
+__m512 spread_groups(const float* four) {
+  const __m512i index = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  return _mm512_permutexvar_ps(index, _mm512_castps128_ps512(_mm_loadu_ps(four)));
+}
+
+// R weight rows times T tokens: the codes of each are loaded once per 64 elements and used T
+// (R) times.
+template <int R, int T>
+void codes_tile(const CodeRows& w, const CodeActivations& a, int64_t r0, int64_t t0, float* y, int64_t ldy) {
+  __m512 acc[R][T];
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  const uint8_t* wc = w.codes + r0 * w.n_pad;
+  const float* ws = w.scale + r0 * w.n_groups;
+  const int8_t* ac = a.codes + t0 * a.n_pad;
+  const float* ad = a.d + t0 * a.n_groups;
+  for (int64_t k = 0, g = 0; k < w.n_pad; k += 64, g += 4) {
+    __m512i wv[R];
+    __m512 sv[R];
+    #pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      wv[r] = _mm512_loadu_si512(wc + r * w.n_pad + k);
+      sv[r] = spread_groups(ws + r * w.n_groups + g);
+    }
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      const __m512i av = _mm512_loadu_si512(ac + t * a.n_pad + k);
+      const __m512 dv = spread_groups(ad + t * a.n_groups + g);
+      #pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], av);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(sv[r], dv), acc[r][t]);
+      }
+    }
+  }
+  #pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) {
+      // The offsets times the activations' group sums.
+      const float* wo = w.offset + (r0 + r) * w.n_groups;
+      const float* as = a.sum + (t0 + t) * a.n_groups;
+      __m512 off = _mm512_setzero_ps();
+      for (int64_t g = 0; g < w.n_groups; g += 16) {
+        const __mmask16 m = w.n_groups - g >= 16 ? 0xffff : static_cast<__mmask16>((1u << (w.n_groups - g)) - 1);
+        off = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wo + g), _mm512_maskz_loadu_ps(m, as + g), off);
+      }
+      y[(t0 + t) * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]) - _mm512_reduce_add_ps(off);
+    }
+}
+
+void gemm_codes(const CodeRows& w, int64_t n_rows, const CodeActivations& a, int64_t n_tokens, float* y,
+                int64_t ldy) {
+  using Tile = void (*)(const CodeRows&, const CodeActivations&, int64_t, int64_t, float*, int64_t);
+  static constexpr Tile kTiles[4][4] = {
+      {codes_tile<1, 1>, codes_tile<1, 2>, codes_tile<1, 3>, codes_tile<1, 4>},
+      {codes_tile<2, 1>, codes_tile<2, 2>, codes_tile<2, 3>, codes_tile<2, 4>},
+      {codes_tile<3, 1>, codes_tile<3, 2>, codes_tile<3, 3>, codes_tile<3, 4>},
+      {codes_tile<4, 1>, codes_tile<4, 2>, codes_tile<4, 3>, codes_tile<4, 4>},
+  };
+  for (int64_t t = 0; t < n_tokens; t += 4) {
+    const int64_t nt = n_tokens - t < 4 ? n_tokens - t : 4;
+    for (int64_t r = 0; r < n_rows; r += 4) {
+      const int64_t nr = n_rows - r < 4 ? n_rows - r : 4;
+      kTiles[nr - 1][nt - 1](w, a, r, t, y, ldy);
+    }
+  }
+}
+
+constexpr MatmulKernels with_codes(MatmulKernels k) {
+  k.decodes_codes = decodes_codes;
+  k.decode_codes = decode_codes;
+  k.gemm_codes = gemm_codes;
+  return k;
+}
+
+}  // namespace
+
+constinit const MatmulKernels avx512_matmul_kernels = with_codes(simd::make_matmul_kernels<simd::Avx512>());
 
 }  // namespace tokenmill::kernels

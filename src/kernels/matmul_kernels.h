@@ -5,9 +5,30 @@
 
 #include <cstdint>
 
-#include "kernels/cpu_features.h"
+#include "gguf/tensor_type.h"
 
 namespace tokenmill::kernels {
+
+// Weight rows decoded for the 8-bit product ("code rows"): each row holds n_pad unsigned codes
+// (the row length rounded up to 64, padded with zero codes) and, per 16 elements, a scale and an
+// offset:  w[e] = scale[e / 16] * code[e] - offset[e / 16].
+struct CodeRows {
+  const uint8_t* codes;
+  const float* scale;
+  const float* offset;
+  int64_t n_pad;     // codes per row
+  int64_t n_groups;  // scales (and offsets) per row: n_pad / 16
+};
+
+// Activation rows in the same shape: a[e] = d[e / 16] * code[e] with signed codes, and
+// sum[g] = d[g] * (the sum of group g's codes), which the weights' offsets multiply.
+struct CodeActivations {
+  const int8_t* codes;
+  const float* d;
+  const float* sum;
+  int64_t n_pad;
+  int64_t n_groups;
+};
 
 struct MatmulKernels {
   // A tile of dot products of f32 rows: y[t * ldy + r] = sum_c w[r * ldw + c] * x[t * ldx + c]
@@ -16,6 +37,15 @@ struct MatmulKernels {
                    int64_t n_tokens, int64_t n, float* y, int64_t ldy);
   // n IEEE halves to floats.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+
+  // The 8-bit product, on paths that have it (null elsewhere): whether rows of a type can be
+  // decoded to code rows; decoding one row of n elements (codes, scale and offset sized as in
+  // CodeRows); and y[t * ldy + r] = sum_e w_r[e] * a_t[e] for r < n_rows, t < n_tokens.
+  bool (*decodes_codes)(gguf::TensorType type);
+  void (*decode_codes)(gguf::TensorType type, const void* row, int64_t n, uint8_t* codes, float* scale,
+                       float* offset);
+  void (*gemm_codes)(const CodeRows& w, int64_t n_rows, const CodeActivations& a, int64_t n_tokens, float* y,
+                     int64_t ldy);
 };
 
 extern const MatmulKernels scalar_matmul_kernels;

@@ -16,26 +16,36 @@ template <class V, int R, int T>
 void gemm_tile(const float* w, int64_t ldw, const float* x, int64_t ldx, int64_t n, float* y,
                int64_t ldy) {
   typename V::F acc[R][T];
+  #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) acc[r][t] = V::zero();
   int64_t c = 0;
   for (; c + V::kLanes <= n; c += V::kLanes) {
     typename V::F xv[T];
+    #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) xv[t] = V::load(x + t * ldx + c);
+    #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const typename V::F wv = V::load(w + r * ldw + c);
+      #pragma GCC unroll 4
       for (int t = 0; t < T; ++t) acc[r][t] = V::fmadd(wv, xv[t], acc[r][t]);
     }
   }
   if (c < n) {  // masked tail: lanes past n load as zero
     typename V::F xv[T];
+    #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) xv[t] = V::load_tail(x + t * ldx + c, n - c);
+    #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const typename V::F wv = V::load_tail(w + r * ldw + c, n - c);
+      #pragma GCC unroll 4
       for (int t = 0; t < T; ++t) acc[r][t] = V::fmadd(wv, xv[t], acc[r][t]);
     }
   }
+  #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 4
     for (int t = 0; t < T; ++t) y[t * ldy + r] = V::reduce_add(acc[r][t]);
 }
 
@@ -66,9 +76,10 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   if (i < n) V::store_tail(dst + i, V::load_f16_tail(src + i, n - i), n - i);
 }
 
+// The float kernels; the 8-bit product is added by the paths that have it.
 template <class V>
 constexpr MatmulKernels make_matmul_kernels() {
-  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>};
+  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, nullptr, nullptr, nullptr};
 }
 
 }  // namespace tokenmill::kernels::simd

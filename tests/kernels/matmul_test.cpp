@@ -133,6 +133,27 @@ TEST_P(MatmulTest, JobsSharingAnInput) {
   }
 }
 
+// A batch of tokens (the prompt path, which decodes weights to 8-bit codes once per block on
+// some ISAs) gives what the tokens give one at a time (the decode path's dot products).
+TEST_P(MatmulTest, BatchedTokensMatchOneAtATime) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  Rng rng(19);
+  for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::Q5_K, TensorType::Q4_0}) {
+    const int64_t rows = 23, cols = 768, n = 11;
+    const StoredMatrix w(rng, type, rows, cols);
+    const std::vector<float> x = random_normal(rng, n * cols);
+    std::vector<float> batched(n * rows), single(n * rows);
+    const MatmulJob all{w.view, x.data(), batched.data(), n};
+    matmul(pool, std::span(&all, 1), isa);
+    for (int64_t t = 0; t < n; ++t) {
+      const MatmulJob one{w.view, x.data() + t * cols, single.data() + t * rows, 1};
+      matmul(pool, std::span(&one, 1), isa);
+    }
+    EXPECT_TRUE(close_to_reference(batched, single, cols)) << gguf::tensor_type_name(type);
+  }
+}
+
 // Prefill-sized products (many tokens, rows in several blocks) on one and two threads.
 TEST_P(MatmulTest, LargeProductsAgreeAcrossThreadCounts) {
   const Isa isa = GetParam();
@@ -146,6 +167,35 @@ TEST_P(MatmulTest, LargeProductsAgreeAcrossThreadCounts) {
     std::vector<float> y(37 * 200);
     matmul(pool, w.view, x.data(), y.data(), 37);
     EXPECT_TRUE(close_to_reference(y, ref, 1024)) << threads << " threads";
+  }
+}
+
+// Independently of the reference: close to the exact product of the unquantized weights, within
+// the error the weight format and the 8-bit activations allow.
+TEST_P(MatmulTest, CloseToTheFloatProduct) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  Rng rng(17);
+  const int64_t rows = 32, cols = 1024, m = 3;
+  const std::vector<float> wf = random_normal(rng, rows * cols), x = random_normal(rng, m * cols);
+  // Each type with the RMS error of its weights on N(0, 1) data (docs/kernels-formats.md).
+  const std::pair<TensorType, double> types[] = {
+      {TensorType::F32, 0.0}, {TensorType::Q8_0, 0.0054}, {TensorType::Q6_K, 0.018}, {TensorType::Q4_K, 0.072}};
+  for (const auto& [type, weight_rmse] : types) {
+    std::vector<uint8_t> q(gguf::row_bytes(type, cols) * rows);
+    for (int64_t r = 0; r < rows; ++r)
+      quantize_row(type, wf.data() + r * cols, q.data() + r * gguf::row_bytes(type, cols), cols);
+    std::vector<float> y(m * rows);
+    const MatmulJob job{{type, q.data(), rows, cols}, x.data(), y.data(), m};
+    matmul(pool, std::span(&job, 1), isa);
+    for (int64_t t = 0; t < m; ++t)
+      for (int64_t r = 0; r < rows; ++r) {
+        double exact = 0;
+        for (int64_t i = 0; i < cols; ++i) exact += double(wf[r * cols + i]) * x[t * cols + i];
+        // The weight and activation (8-bit, ~0.7%) errors over cols random terms: five sigma.
+        ASSERT_NEAR(y[t * rows + r], exact, 5 * std::sqrt(double(cols)) * (weight_rmse + 0.007) + 1e-3)
+            << gguf::tensor_type_name(type) << " row " << r << " token " << t;
+      }
   }
 }
 
