@@ -247,6 +247,8 @@ ApiResponse handle_management(Store& store, const Principal& who, const ApiReque
     return error_reply(404, code::kBadParameter, "not_found", e.what());
   } catch (const Error& e) {
     return error_reply(400, code::kBadParameter, "invalid_request_error", e.what());
+  } catch (const nlohmann::json::exception& e) {
+    return error_reply(400, code::kBadParameter, "invalid_request_error", std::string("malformed parameters: ") + e.what());
   }
 }
 

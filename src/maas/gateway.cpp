@@ -132,7 +132,13 @@ std::variant<Principal, Rejection> Gateway::authenticate(const std::string& cred
     }
     const std::string sealing_key = store_.sealing_key(false);
     if (sealing_key.empty()) return auth_error(code::kAuthFailed, "this server cannot verify JWTs: its master key is missing");
-    if (!jwt_signature_valid(credential, unseal(sealing_key, key->sealed_secret))) {
+    std::string secret_of_key;
+    try {
+      secret_of_key = unseal(sealing_key, key->sealed_secret);
+    } catch (const Error&) {
+      return auth_error(code::kAuthFailed, "this server cannot verify JWTs for this key: its master key has changed");
+    }
+    if (!jwt_signature_valid(credential, secret_of_key)) {
       return auth_error(code::kTokenSignature, "invalid token: the signature does not verify");
     }
     if (claims->exp <= now) return auth_error(code::kTokenExpired, "the token has expired");

@@ -114,9 +114,12 @@ TEST_F(GatewayJwt, KeysWithoutJwtSupportRefuseTokens) {
   EXPECT_EQ(code_of(gateway().authenticate(make_jwt(id, secret, now_ + 1000, now_))), code::kTokenInvalid);
 }
 
-TEST_F(GatewayJwt, MissingMasterKeyFailsCleanly) {
+TEST_F(GatewayJwt, MissingOrChangedMasterKeyFailsCleanly) {
   std::filesystem::remove(path_ + ".master-key");
   EXPECT_EQ(code_of(gateway().authenticate(make_jwt(id_, secret_, now_ + 1000, now_))), code::kAuthFailed);
+  store_->sealing_key(true);  // a new, different master key
+  EXPECT_EQ(code_of(gateway().authenticate(make_jwt(id_, secret_, now_ + 1000, now_))), code::kAuthFailed);
+  EXPECT_TRUE(std::holds_alternative<Principal>(gateway().authenticate(presented_)));  // the key itself still works
 }
 
 }  // namespace
