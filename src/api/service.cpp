@@ -64,38 +64,45 @@ class StopMatcher {
   std::string held_;
 };
 
-// Which generated tokens are reasoning: those produced while a <think> block is open (the
-// prompt may have opened it), the closing tag's included.
+// Which generated tokens are reasoning: those produced while a <think> block is open — the
+// prompt may have opened it, or the output starts with it — the tags' own tokens included.
 class ReasoningCounter {
  public:
-  explicit ReasoningCounter(bool open) : open_(open) {}
-  bool count(std::string_view text) {
+  explicit ReasoningCounter(bool open) : open_(open), decided_(open) {}
+
+  // Takes the next token's text; returns how many tokens (this one, and those held while
+  // undecided) turn out to be reasoning.
+  int64_t count(std::string_view text) {
     const bool was_open = open_;
     text_ += text;
-    if (!open_ && !seen_open_) {
+    if (!decided_) {  // does the output begin with <think>?
+      ++undecided_;
       const size_t start = text_.find_first_not_of(" \t\r\n");
-      if (start != std::string::npos && text_.compare(start, 7, "<think>") == 0) {
-        open_ = seen_open_ = true;
-        scan_ = start + 7;
-      } else if (start != std::string::npos && text_.size() - start >= 7) {
-        seen_open_ = true;  // the output does not start with a block: none follows
+      if (start == std::string::npos || text_.size() - start < 7) return 0;
+      decided_ = true;
+      open_ = text_.compare(start, 7, "<think>") == 0;
+      scan_ = start + 7;
+      if (!open_) {
+        undecided_ = 0;
+        return 0;
       }
     }
+    const int64_t held = std::exchange(undecided_, 0);
     if (open_) {
-      const size_t close = text_.find("</think>", scan_);
-      if (close != std::string::npos) {
+      if (text_.find("</think>", scan_) != std::string::npos) {
         open_ = false;
-        seen_open_ = true;
-      } else {
-        scan_ = text_.size() > 7 ? text_.size() - 7 : 0;
+        text_.clear();  // nothing more to look for
+      } else if (text_.size() > 8) {
+        scan_ = text_.size() - 8;  // a tag may straddle two tokens
       }
     }
-    return was_open || open_ || (text_.find("</think>") != std::string::npos && was_open != open_);
+    return held > 0 ? held : (was_open || open_) ? 1 : 0;
   }
 
  private:
   bool open_;
-  bool seen_open_ = false;
+  bool decided_;
+  int64_t undecided_ = 0;
   std::string text_;
   size_t scan_ = 0;
 };
@@ -306,7 +313,7 @@ bool ChoiceSink::on_token(const engine::GeneratedToken& token) {
     d.logprobs.push_back(std::move(entry));
   }
   const std::string text = decoder_.push(token.token);
-  if (count_reasoning_ && reasoning_.count(text)) ++reasoning_tokens_;
+  if (count_reasoning_) reasoning_tokens_ += reasoning_.count(text);
   add(d, route(stops_.feed(text, stopped_)));
   if (!d.content.empty() || !d.reasoning.empty() || !d.tool_calls.empty() || !d.logprobs.empty())
     owner_->push(std::move(d));
@@ -534,7 +541,8 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
   header.model = model->name;
   header.prompt_text = prompt_text;
 
-  auto admitted = access_.admit(principal, {header.id, model->name, n_prompt, max_tokens * request.n});
+  const std::string& request_id = request.request_id.empty() ? header.id : request.request_id;
+  auto admitted = access_.admit(principal, {request_id, model->name, n_prompt, max_tokens * request.n});
   if (auto* rejection = std::get_if<Rejection>(&admitted)) throw ApiError::from(*rejection);
   generation->set_ticket(std::move(std::get<std::unique_ptr<Ticket>>(admitted)));
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "gguf/tensor_type.h"
 #include "kernels/cpu_features.h"
@@ -56,6 +57,9 @@ struct AttentionArgs {
 // every path; the other uses active_isa().
 void attention(ThreadPool& pool, const AttentionArgs& args);
 void attention(ThreadPool& pool, const AttentionArgs& args, Isa isa);
+// Several independent calls (the sequences of a batch) in one pass over the pool.
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch);
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch, Isa isa);
 
 // The work unit handed to OpTable::attention_tile: n_heads consecutive query heads that share
 // one kv head, for n_tokens consecutive tokens.
