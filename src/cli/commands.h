@@ -13,9 +13,9 @@ void register_chat_template(CLI::App& app);
 void register_run(CLI::App& app);
 void register_perplexity(CLI::App& app);
 void register_bench(CLI::App& app);
-void register_serve(CLI::App& app);
 // Adds `kernels` under the `bench` command (called by register_bench).
 void register_bench_kernels(CLI::App& bench);
+void register_serve(CLI::App& app);
 void register_admin(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
