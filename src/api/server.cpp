@@ -144,6 +144,18 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     const bool completion = path == "/v1/completions";
     const bool models = path == "/v1/models" || path.starts_with("/v1/models/");
     if (!chat && !completion && !models) {
+      if (server_.options.extra_routes) {
+        const ExtraRequest extra{std::string(request_.method_string()), path,
+                                 target.size() > path.size() ? target.substr(path.size() + 1) : "", credentials(),
+                                 request_.body()};
+        std::optional<ExtraResponse> reply;
+        try {
+          reply = server_.options.extra_routes(extra);
+        } catch (const std::exception& e) {
+          return send_error(ApiError{500, "server_error", e.what(), "", "internal_error", "", 0}, "", path);
+        }
+        if (reply) return send(reply->status, std::move(reply->body), reply->content_type.c_str(), "", path);
+      }
       ApiError e = ApiError::invalid("Invalid URL (" + std::string(request_.method_string()) + " " + path + ")");
       e.status = 404;
       return send_error(e, "", path);
@@ -155,6 +167,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       Json body = openai::parse_body(request_.body());
       GenerationRequest request =
           chat ? openai::parse_chat_request(body) : openai::parse_completion_request(body);
+      if (request.request_id.empty()) request.request_id = std::string(trim(request_["x-request-id"]));
       endpoint_ = path;
       model_ = request.model;
       generation_ = server_.service.start(principal, std::move(request), weak_from_this());
@@ -169,12 +182,16 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     drain_generation();
   }
 
-  Principal authenticate() {
+  Credentials credentials() const {
     Credentials c;
     const std::string_view auth = trim(request_[http::field::authorization]);
     if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "bearer ")) c.bearer = std::string(trim(auth.substr(7)));
     c.api_key = std::string(trim(request_["x-api-key"]));
-    auto result = server_.service.access().authenticate(c);
+    return c;
+  }
+
+  Principal authenticate() {
+    auto result = server_.service.access().authenticate(credentials());
     if (auto* r = std::get_if<Rejection>(&result)) throw ApiError::from(*r);
     return std::get<Principal>(std::move(result));
   }

@@ -9,12 +9,29 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/service.h"
 
 namespace tokenmill::api {
+
+// A request for a path the server does not serve itself, handed to ServerOptions::extra_routes.
+struct ExtraRequest {
+  std::string method;
+  std::string path;
+  std::string query;  // after '?', still percent-encoded
+  Credentials credentials;
+  std::string body;
+};
+
+struct ExtraResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -22,6 +39,9 @@ struct ServerOptions {
   size_t max_body_bytes = 8 << 20;  // larger request bodies get 413
   double shutdown_grace_seconds = 10;
   bool handle_signals = true;       // SIGTERM / SIGINT start the shutdown
+  // Routes beyond the model API (cli/ adds the admin API here): asked about every path the
+  // server does not serve itself, on the I/O thread, so it must answer quickly; nullopt: 404.
+  std::function<std::optional<ExtraResponse>(const ExtraRequest&)> extra_routes;
 };
 
 class Server {

@@ -534,7 +534,8 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
   header.model = model->name;
   header.prompt_text = prompt_text;
 
-  auto admitted = access_.admit(principal, {header.id, model->name, n_prompt, max_tokens * request.n});
+  const std::string& request_id = request.request_id.empty() ? header.id : request.request_id;
+  auto admitted = access_.admit(principal, {request_id, model->name, n_prompt, max_tokens * request.n});
   if (auto* rejection = std::get_if<Rejection>(&admitted)) throw ApiError::from(*rejection);
   generation->set_ticket(std::move(std::get<std::unique_ptr<Ticket>>(admitted)));
 

@@ -10,24 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/model_files.h"
-#include "server_process.h"
+#include "server_env.h"
 
 namespace tokenmill::testing {
 namespace {
 
 using Json = nlohmann::json;
-
-const std::string kTemplate = std::string(TOKENMILL_SOURCE_DIR) + "/tests/api/chatml_tools.jinja";
-
-std::string tiny_model() { return synthetic_model(model::Arch::Llama, model::Preset::Tiny, "F32"); }
-
-std::vector<std::string> serve_tiny(std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--model", "tiny=" + tiny_model(), "--chat-template", "tiny=" + kTemplate,
-                                   "--threads", "2", "--kv-budget", "64MiB"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 Json error_of(const HttpReply& r) {
   const Json j = Json::parse(r.body, nullptr, false);
@@ -117,30 +105,6 @@ TEST(Server, SigtermFinishesOrCancelsInFlightWorkAndExitsZero) {
     EXPECT_EQ(all.find("\"finish_reason\":\"length\"") != std::string::npos, grace) << all.substr(all.size() > 600 ? all.size() - 600 : 0);
     EXPECT_FALSE(Connection(server.port()).ok());  // no longer listening
   }
-}
-
-// --- node and the openai SDK ------------------------------------------------------------------
-
-std::string run_capture(const std::string& command, int& exit_code) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-// The folder whose node_modules holds the openai package, or empty (the tests then skip).
-std::string openai_modules() {
-  const char* env = std::getenv("TOKENMILL_OPENAI_MODULES");
-  const std::string dir = env ? env : TOKENMILL_OPENAI_MODULES;
-  int code = -1;
-  run_capture("node --version", code);
-  if (code != 0 || !std::filesystem::exists(dir + "/node_modules/openai/package.json")) return "";
-  return dir;
 }
 
 TEST(OpenAiSdk, ChatCompletionsToolsJsonUsageErrorsCachingAndDisconnects) {
