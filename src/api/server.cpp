@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/anthropic.h"
 #include "api/openai.h"
 #include "common/error.h"
 
@@ -34,6 +35,13 @@ std::string_view trim(std::string_view s) {
 }
 
 class Session;
+
+// Which wire format a request came in, and so how its response and errors are written.
+enum class Dialect { OpenAI, Anthropic };
+
+bool anthropic_path(const std::string& path, const char* tail) {
+  return path == std::string("/v1/messages") + tail || path == std::string("/api/anthropic/v1/messages") + tail;
+}
 
 }  // namespace
 
@@ -140,10 +148,13 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       for (const ServedModel* m : server_.service.models()) stats.emplace_back(m->name, m->scheduler->stats());
       return send(200, server_.service.metrics().render(stats), "text/plain; version=0.0.4", "", path);
     }
+    const bool messages = anthropic_path(path, "");
+    const bool count_tokens = anthropic_path(path, "/count_tokens");
+    dialect_ = messages || count_tokens ? Dialect::Anthropic : Dialect::OpenAI;
     const bool chat = path == "/v1/chat/completions";
     const bool completion = path == "/v1/completions";
     const bool models = path == "/v1/models" || path.starts_with("/v1/models/");
-    if (!chat && !completion && !models) {
+    if (!chat && !completion && !models && !messages && !count_tokens) {
       if (server_.options.extra_routes) {
         const ExtraRequest extra{std::string(request_.method_string()), path,
                                  target.size() > path.size() ? target.substr(path.size() + 1) : "", credentials(),
@@ -165,11 +176,17 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       const Principal principal = authenticate();
       if (models) return list_models(principal, path);
       Json body = openai::parse_body(request_.body());
-      GenerationRequest request =
-          chat ? openai::parse_chat_request(body) : openai::parse_completion_request(body);
+      GenerationRequest request = messages || count_tokens ? anthropic::parse_request(body, count_tokens)
+                                  : chat                   ? openai::parse_chat_request(body)
+                                                           : openai::parse_completion_request(body);
+      request.model = server_.options.model_aliases.resolve(request.model);
+      model_ = request.model;
+      if (count_tokens) {
+        const int64_t n = server_.service.count_prompt_tokens(principal, request);
+        return send(200, anthropic::count_tokens_json(n).dump(), "application/json", model_, path);
+      }
       if (request.request_id.empty()) request.request_id = std::string(trim(request_["x-request-id"]));
       endpoint_ = path;
-      model_ = request.model;
       generation_ = server_.service.start(principal, std::move(request), weak_from_this());
     } catch (const ApiError& e) {
       return send_error(e, model_, path);
@@ -231,8 +248,9 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   }
 
   void send_error(const ApiError& e, const std::string& model, const std::string& path) {
-    send(e.status, openai::error_json(e).dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model,
-         path, e.retry_after_seconds);
+    const Json body = dialect_ == Dialect::Anthropic ? anthropic::error_json(e) : openai::error_json(e);
+    send(e.status, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model, path,
+         e.retry_after_seconds);
   }
 
   void response_done(beast::error_code ec) {
@@ -311,9 +329,11 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       auto generation = std::move(generation_);
       if (client_gone_) return finish_connection();
       if (error) return send_error(*error, model_, endpoint_);
-      return send(200, openai::response_json(req, generation->response()).dump(-1, ' ', false, Json::error_handler_t::replace),
-                  "application/json", model_, endpoint_);
+      const Json body = dialect_ == Dialect::Anthropic ? anthropic::response_json(generation->response())
+                                                       : openai::response_json(req, generation->response());
+      return send(200, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model_, endpoint_);
     }
+    if (dialect_ == Dialect::Anthropic) return drain_anthropic_stream(update);
     const GenerationResponse& header = generation_->response();
     if (first_event_) {
       first_event_ = false;
@@ -333,6 +353,23 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
         queue(sse_event(openai::usage_chunk_json(req, header)));
       }
       queue("data: [DONE]\n\n");
+      stream_done_ = true;
+      server_.service.metrics().count_request(model_, endpoint_, 200);
+    }
+    write_next();
+  }
+
+  void drain_anthropic_stream(const Generation::Update& update) {
+    const GenerationResponse& header = generation_->response();
+    if (first_event_) {
+      first_event_ = false;
+      encoder_ = {};
+      queue(encoder_.start(header));
+    }
+    for (const ChoiceDelta& d : update.deltas) queue(encoder_.delta(d));
+    if (update.finished) {
+      const auto error = generation_->error();
+      queue(error ? encoder_.error(*error) : encoder_.finish(header));
       stream_done_ = true;
       server_.service.metrics().count_request(model_, endpoint_, 200);
     }
@@ -382,6 +419,8 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   std::string endpoint_, model_;
   std::shared_ptr<Generation> generation_;
   bool first_event_ = false;
+  Dialect dialect_ = Dialect::OpenAI;
+  anthropic::StreamEncoder encoder_;
   bool client_gone_ = false;
   bool stream_done_ = false;
   bool writing_ = false;

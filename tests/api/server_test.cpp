@@ -1,6 +1,7 @@
 // The real server on 127.0.0.1: routes, OpenAI-shaped errors with their status codes, SSE
 // framing, graceful shutdown on SIGTERM; then the official openai npm SDK (openai_sdk.test.mjs)
-// and a 32-client streaming load (load_test.mjs) against it, when node and the SDK are there.
+// and @anthropic-ai/sdk (anthropic_sdk.test.mjs), and a 32-client streaming load (load_test.mjs)
+// against it, when node and the SDKs are there.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -118,6 +119,22 @@ TEST(OpenAiSdk, ChatCompletionsToolsJsonUsageErrorsCachingAndDisconnects) {
       "TOKENMILL_URL=" + server.url() + " TOKENMILL_BIN=" + TOKENMILL_BINARY + " TOKENMILL_MODEL=" + tiny_model() +
           " TOKENMILL_TEMPLATE=" + kTemplate + " OPENAI_MODULES=" + modules + " node --test --test-reporter=spec " +
           TOKENMILL_SOURCE_DIR + "/tests/api/openai_sdk.test.mjs",
+      code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+TEST(AnthropicSdk, MessagesStreamingToolsThinkingCountTokensAndErrors) {
+  const std::string modules = anthropic_modules();
+  if (modules.empty()) GTEST_SKIP() << "node or @anthropic-ai/sdk is not installed (the build installs it into "
+                                    << TOKENMILL_ANTHROPIC_MODULES << " when npm can reach its registry)";
+  ServerProcess server(serve_tiny({"--model-alias", "claude-*=tiny"}));
+  ASSERT_GT(server.port(), 0) << server.log();
+  int code = -1;
+  const std::string out = run_capture(
+      "TOKENMILL_URL=" + server.url() + " TOKENMILL_BIN=" + TOKENMILL_BINARY + " TOKENMILL_MODEL=" + tiny_model() +
+          " TOKENMILL_TEMPLATE=" + kTemplate + " ANTHROPIC_MODULES=" + modules + " node --test --test-reporter=spec " +
+          TOKENMILL_SOURCE_DIR + "/tests/api/anthropic_sdk.test.mjs",
       code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
