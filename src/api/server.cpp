@@ -376,7 +376,10 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     write_next();
   }
 
-  void queue(std::string event) { write_queue_.push_back(std::move(event)); }
+  // An empty chunk would end the chunked body: nothing to send, nothing queued.
+  void queue(std::string event) {
+    if (!event.empty()) write_queue_.push_back(std::move(event));
+  }
 
   // One chunk at a time; the final empty chunk after the last event.
   void write_next() {

@@ -15,7 +15,7 @@ const { default: Anthropic } = await import(
 const client = new Anthropic({ baseURL: process.env.TOKENMILL_URL, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
 // The GLM coding plan's prefix for the same API.
 const glmClient = new Anthropic({ baseURL: `${process.env.TOKENMILL_URL}/api/anthropic`, apiKey: 'unused', maxRetries: 0 });
-const MODEL = 'claude-sonnet-4-5';  // mapped to the served model "tiny"
+const MODEL = 'claude-tokenmill-test';  // mapped to the served model "tiny"
 const scratch = mkdtempSync(path.join(tmpdir(), 'tokenmill-anthropic-'));
 
 function countTokens(text) {
