@@ -13,6 +13,7 @@
 
 #include "api/anthropic.h"
 #include "api/openai.h"
+#include "api/zhipu.h"
 #include "common/error.h"
 
 namespace tokenmill::api {
@@ -37,7 +38,7 @@ std::string_view trim(std::string_view s) {
 class Session;
 
 // Which wire format a request came in, and so how its response and errors are written.
-enum class Dialect { OpenAI, Anthropic };
+enum class Dialect { OpenAI, Anthropic, Zhipu };
 
 bool anthropic_path(const std::string& path, const char* tail) {
   return path == std::string("/v1/messages") + tail || path == std::string("/api/anthropic/v1/messages") + tail;
@@ -150,8 +151,9 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     }
     const bool messages = anthropic_path(path, "");
     const bool count_tokens = anthropic_path(path, "/count_tokens");
-    dialect_ = messages || count_tokens ? Dialect::Anthropic : Dialect::OpenAI;
-    const bool chat = path == "/v1/chat/completions";
+    const bool glm = path == "/api/paas/v4/chat/completions" || path == "/api/coding/paas/v4/chat/completions";
+    dialect_ = messages || count_tokens ? Dialect::Anthropic : glm ? Dialect::Zhipu : Dialect::OpenAI;
+    const bool chat = path == "/v1/chat/completions" || glm;
     const bool completion = path == "/v1/completions";
     const bool models = path == "/v1/models" || path.starts_with("/v1/models/");
     if (!chat && !completion && !models && !messages && !count_tokens) {
@@ -177,6 +179,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       if (models) return list_models(principal, path);
       Json body = openai::parse_body(request_.body());
       GenerationRequest request = messages || count_tokens ? anthropic::parse_request(body, count_tokens)
+                                  : glm                    ? zhipu::parse_request(body)
                                   : chat                   ? openai::parse_chat_request(body)
                                                            : openai::parse_completion_request(body);
       request.model = server_.options.model_aliases.resolve(request.model);
@@ -248,7 +251,9 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   }
 
   void send_error(const ApiError& e, const std::string& model, const std::string& path) {
-    const Json body = dialect_ == Dialect::Anthropic ? anthropic::error_json(e) : openai::error_json(e);
+    const Json body = dialect_ == Dialect::Anthropic ? anthropic::error_json(e)
+                      : dialect_ == Dialect::Zhipu   ? zhipu::error_json(e)
+                                                     : openai::error_json(e);
     send(e.status, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model, path,
          e.retry_after_seconds);
   }
@@ -330,7 +335,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       if (client_gone_) return finish_connection();
       if (error) return send_error(*error, model_, endpoint_);
       const Json body = dialect_ == Dialect::Anthropic ? anthropic::response_json(generation->response())
-                                                       : openai::response_json(req, generation->response());
+                                                       : openai_json(openai::response_json(req, generation->response()), *generation);
       return send(200, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model_, endpoint_);
     }
     if (dialect_ == Dialect::Anthropic) return drain_anthropic_stream(update);
@@ -341,22 +346,28 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
         for (int i = 0; i < req.n; ++i) {
           ChoiceDelta opening;
           opening.index = i;
-          queue(sse_event(openai::chunk_json(req, header, opening, true)));
+          queue(sse_event(openai_json(openai::chunk_json(req, header, opening, true), *generation_)));
         }
       }
     }
-    for (const ChoiceDelta& d : update.deltas) queue(sse_event(openai::chunk_json(req, header, d, false)));
+    for (const ChoiceDelta& d : update.deltas) queue(sse_event(openai_json(openai::chunk_json(req, header, d, false), *generation_)));
     if (update.finished) {
       if (const auto error = generation_->error()) {
-        queue(sse_event(openai::error_json(*error)));
+        queue(sse_event(dialect_ == Dialect::Zhipu ? zhipu::error_json(*error) : openai::error_json(*error)));
       } else if (req.include_usage) {
-        queue(sse_event(openai::usage_chunk_json(req, header)));
+        queue(sse_event(openai_json(openai::usage_chunk_json(req, header), *generation_)));
       }
       queue("data: [DONE]\n\n");
       stream_done_ = true;
       server_.service.metrics().count_request(model_, endpoint_, 200);
     }
     write_next();
+  }
+
+  // OpenAI's JSON as the dialect sends it: Zhipu adds its request_id.
+  Json openai_json(Json j, const Generation& g) const {
+    if (dialect_ != Dialect::Zhipu) return j;
+    return zhipu::with_request_id(std::move(j), g.request(), g.response());
   }
 
   void drain_anthropic_stream(const Generation::Update& update) {

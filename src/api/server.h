@@ -1,6 +1,7 @@
 // The HTTP server (Boost.Beast, asynchronous, one I/O thread): OpenAI's routes
 // (POST /v1/chat/completions, POST /v1/completions, GET /v1/models[/{id}]), Anthropic's
-// (POST /v1/messages[/count_tokens], also under /api/anthropic) plus GET /health and
+// (POST /v1/messages[/count_tokens], also under /api/anthropic), Zhipu's
+// (POST /api/paas/v4/chat/completions, also under /api/coding) plus GET /health and
 // GET /metrics, keep-alive, streaming by server-sent events, and errors in the shape of the
 // route's API for every bad request. A client that goes away — noticed as the connection closing, while waiting or
 // streaming — has its generation cancelled. Beast is confined to server.cpp.
