@@ -3,11 +3,9 @@
 //   ANTHROPIC_MODULES  folder whose node_modules holds @anthropic-ai/sdk
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { countTokens, renderChat } from './tiny_tokens.mjs';
 
 const { default: Anthropic } = await import(
   pathToFileURL(path.join(process.env.ANTHROPIC_MODULES, 'node_modules', '@anthropic-ai', 'sdk', 'index.mjs')).href);
@@ -16,21 +14,7 @@ const client = new Anthropic({ baseURL: process.env.TOKENMILL_URL, apiKey: 'unus
 // The GLM coding plan's prefix for the same API.
 const glmClient = new Anthropic({ baseURL: `${process.env.TOKENMILL_URL}/api/anthropic`, apiKey: 'unused', maxRetries: 0 });
 const MODEL = 'claude-tokenmill-test';  // mapped to the served model "tiny"
-const scratch = mkdtempSync(path.join(tmpdir(), 'tokenmill-anthropic-'));
 
-function countTokens(text) {
-  const file = path.join(scratch, 'text.txt');
-  writeFileSync(file, text);
-  const out = execFileSync(process.env.TOKENMILL_BIN, ['tokenize', process.env.TOKENMILL_MODEL, '-f', file, '--json']);
-  return JSON.parse(out.toString()).length;
-}
-
-function renderChat(messages, extra = {}) {
-  const file = path.join(scratch, 'conv.json');
-  writeFileSync(file, JSON.stringify({ messages, add_generation_prompt: true, ...extra }));
-  return execFileSync(process.env.TOKENMILL_BIN, ['chat-template', 'render', '--model', process.env.TOKENMILL_MODEL,
-    '--chat-template', process.env.TOKENMILL_TEMPLATE, '--input', file]).toString();
-}
 
 const weatherTool = {
   name: 'get_weather',
