@@ -35,10 +35,14 @@ std::string block_text(const Json& content, const std::string& param) {
 void add_message(const Json& m, const std::string& where, Json& out) {
   if (!m.is_object()) throw ApiError::invalid(where + " must be an object", where);
   const std::string role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>() : "";
-  if (role != "user" && role != "assistant")
-    throw ApiError::invalid(where + ".role must be user or assistant", where + ".role");
+  if (role != "user" && role != "assistant" && role != "system")
+    throw ApiError::invalid(where + ".role must be user, assistant or system", where + ".role");
   const Json* content = member(m, "content");
   if (!content) throw ApiError::invalid(where + ".content is required", where + ".content");
+  if (role == "system") {  // claude-code sends system turns between the others
+    out.push_back({{"role", "system"}, {"content", block_text(*content, where + ".content")}});
+    return;
+  }
   if (content->is_string()) {
     out.push_back({{"role", role}, {"content", *content}});
     return;
@@ -163,11 +167,11 @@ GenerationRequest parse_request(const Json& body, bool count_only) {
   bool thinking_on = false;
   if (const Json* thinking = member(body, "thinking")) {
     const std::string type = thinking->is_object() ? thinking->value("type", "") : "";
-    if (type != "enabled" && type != "disabled")
-      throw ApiError::invalid("thinking.type must be enabled or disabled", "thinking.type");
+    if (type != "enabled" && type != "disabled" && type != "adaptive")
+      throw ApiError::invalid("thinking.type must be enabled, adaptive or disabled", "thinking.type");
     if (type == "enabled" && (!thinking->contains("budget_tokens") || !(*thinking)["budget_tokens"].is_number_integer()))
       throw ApiError::invalid("thinking.budget_tokens: Field required", "thinking.budget_tokens");
-    thinking_on = type == "enabled";
+    thinking_on = type != "disabled";  // adaptive: the model may think, as the template decides
   }
   chat["chat_template_kwargs"] = {{"enable_thinking", thinking_on}};
   return openai::parse_chat_request(chat);
