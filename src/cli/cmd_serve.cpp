@@ -32,6 +32,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> models;          // NAME=PATH
   std::vector<std::string> chat_templates;  // NAME=FILE
+  std::vector<std::string> model_aliases;   // PATTERN=NAME
   std::string listen = "127.0.0.1:8000";
   int threads = 0;
   std::string kv_budget = "1GiB";
@@ -105,6 +106,7 @@ void serve(const ServeArgs& args) {
   }
   options.max_body_bytes = args.max_body;
   options.shutdown_grace_seconds = args.shutdown_grace;
+  for (const std::string& alias : args.model_aliases) options.model_aliases.add(alias);
 
   std::map<std::string, std::string> templates;
   for (const std::string& t : args.chat_templates) templates.insert(split_pair(t, "--chat-template"));
@@ -168,6 +170,8 @@ void register_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   cmd->add_option("--model", args->models, "NAME=PATH of a GGUF model to serve (repeatable)")->required();
   cmd->add_option("--chat-template", args->chat_templates, "NAME=FILE: a chat template for model NAME (repeatable)");
+  cmd->add_option("--model-alias", args->model_aliases,
+                  "PATTERN=NAME: requests for a model matching PATTERN ('claude-*': any suffix) get model NAME (repeatable)");
   cmd->add_option("--listen", args->listen, "ADDR:PORT to listen on (port 0: any free port)")->capture_default_str();
   add_threads_option(*cmd, args->threads);
   cmd->add_option("--kv-budget", args->kv_budget, "KV cache per model: bytes (512MiB, 2GB) or tokens (32768tokens)")

@@ -417,3 +417,45 @@ TEST_F(MeteredServer, EveryModelRequestNeedsAKey) {
 
 }  // namespace
 }  // namespace tokenmill::testing
+
+namespace tokenmill::testing {
+namespace {
+
+// The same key through the three dialects: each request is settled in the ledger under its own
+// request id with exactly the tokens its response reported, whatever the wire format.
+TEST_F(MeteredServer, UsageLandsInTheLedgerTheSameWayForEveryDialect) {
+  const std::string key = tenant("dialects", "100");
+  start();
+  const std::string turn = R"("messages":[{"role":"user","content":"hi"}])";
+  const HttpReply openai = post("/v1/chat/completions", R"({"model":"tiny","max_tokens":5,)" + turn + "}",
+                                "Authorization: Bearer " + key + "\r\nX-Request-Id: dialect-openai\r\n");
+  const HttpReply anthropic = post("/v1/messages", R"({"model":"tiny","max_tokens":5,)" + turn + "}",
+                                   "x-api-key: " + key + "\r\nX-Request-Id: dialect-anthropic\r\n");
+  const HttpReply zhipu = post("/api/paas/v4/chat/completions",
+                               R"({"model":"tiny","max_tokens":5,"request_id":"dialect-zhipu",)" + turn + "}",
+                               "Authorization: Bearer " + key + "\r\n");
+  ASSERT_EQ(openai.status, 200) << openai.body;
+  ASSERT_EQ(anthropic.status, 200) << anthropic.body;
+  ASSERT_EQ(zhipu.status, 200) << zhipu.body;
+  const Json o = Json::parse(openai.body)["usage"], a = Json::parse(anthropic.body)["usage"], z = Json::parse(zhipu.body)["usage"];
+
+  const auto store = store::open_store("sqlite:" + db_);
+  maas::UsageFilter filter;
+  filter.tenant_id = store->find_tenant("dialects")->id;
+  std::map<std::string, maas::TokenUsage> ledger;
+  for (const maas::LedgerRecord& r : store->ledger(filter)) ledger[r.request_id] = r.tokens;
+  ASSERT_EQ(ledger.size(), 3u);
+  auto expect = [&](const std::string& id, int64_t prompt, int64_t cached, int64_t output) {
+    ASSERT_TRUE(ledger.count(id)) << id;
+    EXPECT_EQ(ledger[id].prompt, prompt) << id;
+    EXPECT_EQ(ledger[id].cached, cached) << id;
+    EXPECT_EQ(ledger[id].output, output) << id;
+  };
+  expect("dialect-openai", o["prompt_tokens"], o["prompt_tokens_details"]["cached_tokens"], o["completion_tokens"]);
+  expect("dialect-anthropic", a["input_tokens"].get<int64_t>() + a["cache_read_input_tokens"].get<int64_t>(),
+         a["cache_read_input_tokens"], a["output_tokens"]);
+  expect("dialect-zhipu", z["prompt_tokens"], z["prompt_tokens_details"]["cached_tokens"], z["completion_tokens"]);
+}
+
+}  // namespace
+}  // namespace tokenmill::testing

@@ -1,6 +1,6 @@
 // What the server tests share: the tiny model they serve (synthetic, byte vocabulary, a ChatML
 // template with tools), its `tokenmill serve` arguments, running a command for its output, and
-// finding node with the openai SDK the build installs.
+// finding node with the npm SDKs the build installs.
 #pragma once
 
 #include <array>
@@ -37,14 +37,23 @@ inline std::string run_capture(const std::string& command, int& exit_code) {
   return out;
 }
 
-// The folder whose node_modules holds the openai package, or empty (the tests then skip).
-inline std::string openai_modules() {
-  const char* env = std::getenv("TOKENMILL_OPENAI_MODULES");
-  const std::string dir = env ? env : TOKENMILL_OPENAI_MODULES;
+// The folder whose node_modules holds `package` (the environment variable `env` overrides the
+// build's `dir`), or empty when it or node is missing (the tests then skip).
+inline std::string node_modules(const char* env, const std::string& dir, const std::string& package) {
+  const char* given = std::getenv(env);
+  const std::string folder = given ? given : dir;
   int code = -1;
   run_capture("node --version", code);
-  if (code != 0 || !std::filesystem::exists(dir + "/node_modules/openai/package.json")) return "";
-  return dir;
+  if (code != 0 || !std::filesystem::exists(folder + "/node_modules/" + package + "/package.json")) return "";
+  return folder;
+}
+
+inline std::string openai_modules() {
+  return node_modules("TOKENMILL_OPENAI_MODULES", TOKENMILL_OPENAI_MODULES, "openai");
+}
+
+inline std::string anthropic_modules() {
+  return node_modules("TOKENMILL_ANTHROPIC_MODULES", TOKENMILL_ANTHROPIC_MODULES, "@anthropic-ai/sdk");
 }
 
 }  // namespace tokenmill::testing

@@ -1,6 +1,7 @@
 // The real server on 127.0.0.1: routes, OpenAI-shaped errors with their status codes, SSE
 // framing, graceful shutdown on SIGTERM; then the official openai npm SDK (openai_sdk.test.mjs)
-// and a 32-client streaming load (load_test.mjs) against it, when node and the SDK are there.
+// and @anthropic-ai/sdk (anthropic_sdk.test.mjs), and a 32-client streaming load (load_test.mjs)
+// against it, when node and the SDKs are there.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -107,20 +108,33 @@ TEST(Server, SigtermFinishesOrCancelsInFlightWorkAndExitsZero) {
   }
 }
 
-TEST(OpenAiSdk, ChatCompletionsToolsJsonUsageErrorsCachingAndDisconnects) {
-  const std::string modules = openai_modules();
-  if (modules.empty()) GTEST_SKIP() << "node or the openai SDK is not installed (the build installs it into "
-                                    << TOKENMILL_OPENAI_MODULES << " when npm can reach its registry)";
-  ServerProcess server(serve_tiny());
+// Runs an SDK test script under node against the tiny model served with `serve_args`.
+void run_sdk_test(const std::string& modules_env, const std::string& modules, const std::string& script,
+                  const std::vector<std::string>& serve_args = {}) {
+  ServerProcess server(serve_tiny(serve_args));
   ASSERT_GT(server.port(), 0) << server.log();
   int code = -1;
   const std::string out = run_capture(
       "TOKENMILL_URL=" + server.url() + " TOKENMILL_BIN=" + TOKENMILL_BINARY + " TOKENMILL_MODEL=" + tiny_model() +
-          " TOKENMILL_TEMPLATE=" + kTemplate + " OPENAI_MODULES=" + modules + " node --test --test-reporter=spec " +
-          TOKENMILL_SOURCE_DIR + "/tests/api/openai_sdk.test.mjs",
+          " TOKENMILL_TEMPLATE=" + kTemplate + " " + modules_env + "=" + modules + " node --test --test-reporter=spec " +
+          TOKENMILL_SOURCE_DIR + "/tests/api/" + script,
       code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+TEST(OpenAiSdk, ChatCompletionsToolsJsonUsageErrorsCachingAndDisconnects) {
+  const std::string modules = openai_modules();
+  if (modules.empty()) GTEST_SKIP() << "node or the openai SDK is not installed (the build installs it into "
+                                    << TOKENMILL_OPENAI_MODULES << " when npm can reach its registry)";
+  run_sdk_test("OPENAI_MODULES", modules, "openai_sdk.test.mjs");
+}
+
+TEST(AnthropicSdk, MessagesStreamingToolsThinkingCountTokensAndErrors) {
+  const std::string modules = anthropic_modules();
+  if (modules.empty()) GTEST_SKIP() << "node or @anthropic-ai/sdk is not installed (the build installs it into "
+                                    << TOKENMILL_ANTHROPIC_MODULES << " when npm can reach its registry)";
+  run_sdk_test("ANTHROPIC_MODULES", modules, "anthropic_sdk.test.mjs", {"--model-alias", "claude-*=tiny"});
 }
 
 TEST(OpenAiSdk, ThirtyTwoConcurrentStreamsAllComplete) {
