@@ -1,7 +1,9 @@
 // Concurrent streaming clients against a running `tokenmill serve`, through the openai SDK.
 // Every client streams one completion per round; the script fails (exit 1) on any error or
 // incomplete stream, and prints per-concurrency figures as JSON: time to first token (p50,
-// p99) and aggregate generated tokens per second.
+// p99), generated tokens per second of wall time (prefills included), and the decode rate:
+// each stream's tokens after its first over the time since its first, summed over the
+// streams running together.
 //
 //   node load_test.mjs URL MODEL CLIENTS[,CLIENTS...] [MAX_TOKENS] [ROUNDS]
 // OPENAI_MODULES: folder whose node_modules holds the openai package.
@@ -23,7 +25,7 @@ function percentile(sorted, p) {
 // One client: `rounds` streamed completions one after another, each with its own prompt (so
 // the prefix cache does not shorten prefills). logprobs make every token its own event;
 // ignore_eos makes every stream as long as max_tokens.
-async function runClient(id, ttfts) {
+async function runClient(id, ttfts, rates) {
   let tokens = 0;
   for (let round = 0; round < rounds; ++round) {
     const started = performance.now();
@@ -47,20 +49,27 @@ async function runClient(id, ttfts) {
     if (!finish || !usage || usage.completion_tokens !== events)
       throw new Error(`client ${id}: incomplete stream (finish ${finish}, ${events} token events, usage ${JSON.stringify(usage)})`);
     ttfts.push(first - started);
+    rates.push(((usage.completion_tokens - 1) * 1000) / (performance.now() - first));
     tokens += usage.completion_tokens;
   }
   return tokens;
 }
 
+// One request first, so the measured ones find the connection, node's compiled code and the
+// model's weights warm.
+await client.completions.create({ model, prompt: 'warm up', max_tokens: 2 });
+
 const results = [];
 for (const n of clientList.split(',').map(Number)) {
   const ttfts = [];
+  const rates = [];
   const started = performance.now();
-  const tokens = (await Promise.all(Array.from({ length: n }, (_, i) => runClient(i, ttfts)))).reduce((a, b) => a + b, 0);
+  const tokens = (await Promise.all(Array.from({ length: n }, (_, i) => runClient(i, ttfts, rates)))).reduce((a, b) => a + b, 0);
   const seconds = (performance.now() - started) / 1000;
   ttfts.sort((a, b) => a - b);
   results.push({ clients: n, requests: ttfts.length, tokens, seconds: +seconds.toFixed(3),
     tokens_per_second: +(tokens / seconds).toFixed(1),
+    decode_tokens_per_second: +(rates.reduce((a, b) => a + b, 0) / rounds).toFixed(1),
     ttft_p50_ms: +percentile(ttfts, 50).toFixed(1), ttft_p99_ms: +percentile(ttfts, 99).toFixed(1) });
 }
 console.log(JSON.stringify(results));

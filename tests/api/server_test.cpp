@@ -24,16 +24,26 @@ Json error_of(const HttpReply& r) {
   return j.is_object() && j.contains("error") ? j["error"] : Json::object();
 }
 
-const std::string kChat = R"({"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4})";
+const std::string kChat = R"({"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":4,"ignore_eos":true})";
 
 TEST(Server, HealthModelsMetricsAndAChat) {
-  ServerProcess server(serve_tiny());
+  // A second model in the same process, served for completions only (it has no template).
+  const std::string qwen = synthetic_model(model::Arch::Qwen2, model::Preset::Tiny, "Q8_0");
+  ServerProcess server(serve_tiny({"--model", "qwen=" + qwen}));
   ASSERT_GT(server.port(), 0) << server.log();
   const HttpReply health = http(server.port(), "GET", "/health");
   EXPECT_EQ(health.status, 200);
   EXPECT_EQ(Json::parse(health.body)["status"], "ok");
-  const HttpReply models = http(server.port(), "GET", "/v1/models");
-  EXPECT_EQ(Json::parse(models.body)["data"][0]["id"], "tiny");
+  const Json models = Json::parse(http(server.port(), "GET", "/v1/models").body);
+  ASSERT_EQ(models["data"].size(), 2u);
+  EXPECT_EQ(models["data"][0]["id"], "tiny");
+  EXPECT_EQ(models["data"][1]["id"], "qwen");
+  const HttpReply other = http(server.port(), "POST", "/v1/completions", R"({"model":"qwen","prompt":"x","max_tokens":3,"ignore_eos":true})");
+  ASSERT_EQ(other.status, 200) << other.body;
+  EXPECT_EQ(Json::parse(other.body)["usage"]["completion_tokens"], 3);
+  const HttpReply no_template = http(server.port(), "POST", "/v1/chat/completions", R"({"model":"qwen","messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(no_template.status, 400);
+  EXPECT_EQ(error_of(no_template)["param"], "model");
   const HttpReply chat = http(server.port(), "POST", "/v1/chat/completions", kChat);
   ASSERT_EQ(chat.status, 200) << chat.body;
   const Json r = Json::parse(chat.body);

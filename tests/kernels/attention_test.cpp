@@ -281,6 +281,35 @@ TEST_P(AttentionTest, PagedCacheMatchesContiguous) {
   }
 }
 
+// A batch of independent calls (a forward pass's sequences, with different shapes, positions and
+// cache types) in one pass gives each call exactly what it gives alone.
+TEST_P(AttentionTest, BatchOfCallsMatchesCallsOneByOne) {
+  ThreadPool pool(3);
+  Rng rng(21);
+  const std::vector<std::pair<Shape, TensorType>> calls = {
+      {{8, 2, 64, 1, 70}, TensorType::F16}, {{8, 2, 64, 9, 0}, TensorType::F16},
+      {{4, 4, 32, 1, 5}, TensorType::Q8_0}, {{6, 3, 96, 3, 40}, TensorType::F32}, {{2, 1, 32, 2, 3}, TensorType::F32}};
+  std::vector<Cache> caches;
+  std::vector<std::vector<float>> qs, alone, together;
+  std::vector<AttentionArgs> batch;
+  for (const auto& [s, type] : calls) {
+    caches.push_back(make_cache(rng, type, s.first_pos + s.n_tokens, s.n_head_kv, s.head_dim, false, 1.0f));
+    qs.push_back(random_normal(rng, s.n_tokens * s.n_head * s.head_dim));
+    alone.emplace_back(qs.back().size(), NAN);
+    together.emplace_back(qs.back().size(), NAN);
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Shape& s = calls[i].first;
+    AttentionArgs a{s.n_head, s.n_head_kv, s.head_dim, 0.2f, qs[i].data(), alone[i].data(), s.n_tokens, s.first_pos,
+                    caches[i].view(caches[i].k_bytes), caches[i].view(caches[i].v_bytes)};
+    attention(pool, a, GetParam());
+    a.out = together[i].data();
+    batch.push_back(a);
+  }
+  attention(pool, batch, GetParam());
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_TRUE(all_near(together[i], alone[i], 0, 0)) << "call " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryIsa, AttentionTest, ::testing::ValuesIn(supported_isas()),
                          testing::isa_param_name);
 
