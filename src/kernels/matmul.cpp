@@ -97,6 +97,7 @@ enum class Path {
   Dot,    // one dot product (dot.h) per output, against activations in the paired format
   Float,  // float weight rows converted to f32 once per block, times a tile of tokens
   Codes,  // quantized weight rows decoded to 8-bit codes once per block, times a tile of tokens
+  Tiles,  // the path's tile kernel for the type (QuantTiles): several rows and tokens per pass
 };
 
 // Jobs with this many tokens convert each block of weight rows once for all of them (float rows,
@@ -182,9 +183,10 @@ std::vector<Activations> prepare(ThreadPool& pool, std::span<const MatmulJob> jo
     a.type = activation_type(job.w.type, isa);
     a.row_bytes = gguf::row_bytes(a.type, job.w.n_cols);
     const bool batch = job.n_tokens >= kBatchMinTokens;
-    a.path = batch && is_float(job.w.type)                                     ? Path::Float
+    a.path = batch && is_float(job.w.type)                             ? Path::Float
              : batch && k.decodes_codes && k.decodes_codes(job.w.type) ? Path::Codes
-                                                                               : Path::Dot;
+             : k.quant.find(job.w.type)                                ? Path::Tiles
+                                                                       : Path::Dot;
     a.tile_bytes = a.path == Path::Codes ? padded(job.w.n_cols) * 3 / 2 : static_cast<int64_t>(a.row_bytes);
     owner[j] = j;
     for (size_t i = 0; i < j; ++i)
@@ -282,6 +284,11 @@ void run_block(const Block& block, const MatmulJob& job, const Activations& a, c
       }
       return;
     }
+    case Path::Tiles:
+      paths.kernels.quant.find(job.w.type)(job.w.row(block.row_begin), job.w.row_bytes(), n_rows,
+                                           a.rows + block.token_begin * a.row_bytes, a.row_bytes, n_tokens, n, y,
+                                           job.w.n_rows);
+      return;
     case Path::Codes: {
       thread_local std::vector<uint8_t> codes;
       thread_local std::vector<float> scales;
@@ -303,9 +310,19 @@ void run_block(const Block& block, const MatmulJob& job, const Activations& a, c
 }  // namespace
 
 constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar, bf16_to_f32_scalar,
-                                                   nullptr, nullptr, nullptr};
+                                                   nullptr, nullptr, nullptr, {}};
 
 bool matmul_supports(TensorType type) { return has_dot(type); }
+
+QuantTileFn QuantTiles::find(TensorType weight) const {
+  switch (weight) {
+    case TensorType::Q8_0: return q8_0;
+    case TensorType::Q4_K: return q4_k;
+    case TensorType::Q5_K: return q5_k;
+    case TensorType::Q6_K: return q6_k;
+    default: return nullptr;
+  }
+}
 
 TensorType activation_type(TensorType weight, Isa) { return dot_activation_type(weight); }
 

@@ -85,7 +85,7 @@ void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
 // The float kernels; the 8-bit product is added by the paths that have it.
 template <class V>
 constexpr MatmulKernels make_matmul_kernels() {
-  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, bf16_to_f32<V>, nullptr, nullptr, nullptr};
+  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, bf16_to_f32<V>, nullptr, nullptr, nullptr, {}};
 }
 
 }  // namespace tokenmill::kernels::simd
