@@ -26,6 +26,8 @@
 #include <variant>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace tokenmill::api {
 
 // Why a request is refused, in the terms every wire format needs.
@@ -37,6 +39,9 @@ struct Rejection {
   std::string message;         // the whole user-facing sentence
   std::string business_code;   // provider-specific code (Zhipu's "1113", ...); empty if none
   int retry_after_seconds = 0;  // sent as Retry-After when > 0
+  // More members of the error object: Zhipu's next_flush_time when a plan window resets, the
+  // required and available amounts when a balance falls short.
+  nlohmann::json details = nlohmann::json::object();
 };
 
 // The key material a request carried: `Authorization: Bearer <token>` and `x-api-key: <key>`

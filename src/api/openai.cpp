@@ -274,6 +274,7 @@ void parse_common(const Fields& f, GenerationRequest& r) {
   parse_response_format(f, r);
   r.cache_salt = f.string("cache_salt").value_or("");
   r.user = f.string("user").value_or("");
+  r.request_id = f.string("request_id").value_or("");
 }
 
 Json usage_json(const Usage& u) {
@@ -479,12 +480,16 @@ Json models_json(const std::vector<ModelCard>& models) {
   return {{"object", "list"}, {"data", data}};
 }
 
+// A provider's business code (Zhipu's "1113") takes the code member: Zhipu clients switch on
+// error.code, and the type still classifies the error for OpenAI clients.
 Json error_json(const ApiError& e) {
-  return {{"error",
-           {{"message", e.message},
-            {"type", e.type},
-            {"param", e.param.empty() ? Json() : Json(e.param)},
-            {"code", e.code.empty() ? Json() : Json(e.code)}}}};
+  const std::string& code = e.business_code.empty() ? e.code : e.business_code;
+  Json error = {{"message", e.message},
+                {"type", e.type},
+                {"param", e.param.empty() ? Json() : Json(e.param)},
+                {"code", code.empty() ? Json() : Json(code)}};
+  for (const auto& [k, v] : e.details.items()) error[k] = v;
+  return {{"error", error}};
 }
 
 }  // namespace tokenmill::api::openai

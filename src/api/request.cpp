@@ -18,6 +18,7 @@ ApiError ApiError::from(const Rejection& r) {
   e.message = r.message;
   e.business_code = r.business_code;
   e.retry_after_seconds = r.retry_after_seconds;
+  e.details = r.details;
   return e;
 }
 

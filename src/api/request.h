@@ -26,6 +26,7 @@ struct ApiError {
   std::string code;   // empty if none
   std::string business_code;  // provider-specific code from an Access rejection
   int retry_after_seconds = 0;
+  nlohmann::json details = nlohmann::json::object();  // more members of the error object
 
   static ApiError invalid(std::string message, std::string param = {}, std::string code = {});
   static ApiError from(const Rejection& r);
@@ -70,6 +71,9 @@ struct GenerationRequest {
   bool include_usage = false;
   std::string cache_salt;
   std::string user;
+  // The client's id for this request (Zhipu's request_id field, or the X-Request-Id header):
+  // the usage ledger's key. Empty: the response id is used.
+  std::string request_id;
 };
 
 struct ToolCallOut {

@@ -11,7 +11,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "api/anthropic.h"
 #include "api/openai.h"
+#include "api/zhipu.h"
 #include "common/error.h"
 
 namespace tokenmill::api {
@@ -34,6 +36,13 @@ std::string_view trim(std::string_view s) {
 }
 
 class Session;
+
+// Which wire format a request came in, and so how its response and errors are written.
+enum class Dialect { OpenAI, Anthropic, Zhipu };
+
+bool anthropic_path(const std::string& path, const char* tail) {
+  return path == std::string("/v1/messages") + tail || path == std::string("/api/anthropic/v1/messages") + tail;
+}
 
 }  // namespace
 
@@ -140,10 +149,26 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       for (const ServedModel* m : server_.service.models()) stats.emplace_back(m->name, m->scheduler->stats());
       return send(200, server_.service.metrics().render(stats), "text/plain; version=0.0.4", "", path);
     }
-    const bool chat = path == "/v1/chat/completions";
+    const bool messages = anthropic_path(path, "");
+    const bool count_tokens = anthropic_path(path, "/count_tokens");
+    const bool glm = path == "/api/paas/v4/chat/completions" || path == "/api/coding/paas/v4/chat/completions";
+    dialect_ = messages || count_tokens ? Dialect::Anthropic : glm ? Dialect::Zhipu : Dialect::OpenAI;
+    const bool chat = path == "/v1/chat/completions" || glm;
     const bool completion = path == "/v1/completions";
     const bool models = path == "/v1/models" || path.starts_with("/v1/models/");
-    if (!chat && !completion && !models) {
+    if (!chat && !completion && !models && !messages && !count_tokens) {
+      if (server_.options.extra_routes) {
+        const ExtraRequest extra{std::string(request_.method_string()), path,
+                                 target.size() > path.size() ? target.substr(path.size() + 1) : "", credentials(),
+                                 request_.body()};
+        std::optional<ExtraResponse> reply;
+        try {
+          reply = server_.options.extra_routes(extra);
+        } catch (const std::exception& e) {
+          return send_error(ApiError{500, "server_error", e.what(), "", "internal_error", "", 0}, "", path);
+        }
+        if (reply) return send(reply->status, std::move(reply->body), reply->content_type.c_str(), "", path);
+      }
       ApiError e = ApiError::invalid("Invalid URL (" + std::string(request_.method_string()) + " " + path + ")");
       e.status = 404;
       return send_error(e, "", path);
@@ -153,10 +178,18 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       const Principal principal = authenticate();
       if (models) return list_models(principal, path);
       Json body = openai::parse_body(request_.body());
-      GenerationRequest request =
-          chat ? openai::parse_chat_request(body) : openai::parse_completion_request(body);
-      endpoint_ = path;
+      GenerationRequest request = messages || count_tokens ? anthropic::parse_request(body, count_tokens)
+                                  : glm                    ? zhipu::parse_request(body)
+                                  : chat                   ? openai::parse_chat_request(body)
+                                                           : openai::parse_completion_request(body);
+      request.model = server_.options.model_aliases.resolve(request.model);
       model_ = request.model;
+      if (count_tokens) {
+        const int64_t n = server_.service.count_prompt_tokens(principal, request);
+        return send(200, anthropic::count_tokens_json(n).dump(), "application/json", model_, path);
+      }
+      if (request.request_id.empty()) request.request_id = std::string(trim(request_["x-request-id"]));
+      endpoint_ = path;
       generation_ = server_.service.start(principal, std::move(request), weak_from_this());
     } catch (const ApiError& e) {
       return send_error(e, model_, path);
@@ -169,12 +202,16 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     drain_generation();
   }
 
-  Principal authenticate() {
+  Credentials credentials() const {
     Credentials c;
     const std::string_view auth = trim(request_[http::field::authorization]);
     if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "bearer ")) c.bearer = std::string(trim(auth.substr(7)));
     c.api_key = std::string(trim(request_["x-api-key"]));
-    auto result = server_.service.access().authenticate(c);
+    return c;
+  }
+
+  Principal authenticate() {
+    auto result = server_.service.access().authenticate(credentials());
     if (auto* r = std::get_if<Rejection>(&result)) throw ApiError::from(*r);
     return std::get<Principal>(std::move(result));
   }
@@ -214,8 +251,11 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   }
 
   void send_error(const ApiError& e, const std::string& model, const std::string& path) {
-    send(e.status, openai::error_json(e).dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model,
-         path, e.retry_after_seconds);
+    const Json body = dialect_ == Dialect::Anthropic ? anthropic::error_json(e)
+                      : dialect_ == Dialect::Zhipu   ? zhipu::error_json(e)
+                                                     : openai::error_json(e);
+    send(e.status, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model, path,
+         e.retry_after_seconds);
   }
 
   void response_done(beast::error_code ec) {
@@ -294,9 +334,11 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
       auto generation = std::move(generation_);
       if (client_gone_) return finish_connection();
       if (error) return send_error(*error, model_, endpoint_);
-      return send(200, openai::response_json(req, generation->response()).dump(-1, ' ', false, Json::error_handler_t::replace),
-                  "application/json", model_, endpoint_);
+      const Json body = dialect_ == Dialect::Anthropic ? anthropic::response_json(generation->response())
+                                                       : openai_json(openai::response_json(req, generation->response()), *generation);
+      return send(200, body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json", model_, endpoint_);
     }
+    if (dialect_ == Dialect::Anthropic) return drain_anthropic_stream(update);
     const GenerationResponse& header = generation_->response();
     if (first_event_) {
       first_event_ = false;
@@ -304,16 +346,16 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
         for (int i = 0; i < req.n; ++i) {
           ChoiceDelta opening;
           opening.index = i;
-          queue(sse_event(openai::chunk_json(req, header, opening, true)));
+          queue(sse_event(openai_json(openai::chunk_json(req, header, opening, true), *generation_)));
         }
       }
     }
-    for (const ChoiceDelta& d : update.deltas) queue(sse_event(openai::chunk_json(req, header, d, false)));
+    for (const ChoiceDelta& d : update.deltas) queue(sse_event(openai_json(openai::chunk_json(req, header, d, false), *generation_)));
     if (update.finished) {
       if (const auto error = generation_->error()) {
-        queue(sse_event(openai::error_json(*error)));
+        queue(sse_event(dialect_ == Dialect::Zhipu ? zhipu::error_json(*error) : openai::error_json(*error)));
       } else if (req.include_usage) {
-        queue(sse_event(openai::usage_chunk_json(req, header)));
+        queue(sse_event(openai_json(openai::usage_chunk_json(req, header), *generation_)));
       }
       queue("data: [DONE]\n\n");
       stream_done_ = true;
@@ -322,7 +364,33 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     write_next();
   }
 
-  void queue(std::string event) { write_queue_.push_back(std::move(event)); }
+  // OpenAI's JSON as the dialect sends it: Zhipu adds its request_id.
+  Json openai_json(Json j, const Generation& g) const {
+    if (dialect_ != Dialect::Zhipu) return j;
+    return zhipu::with_request_id(std::move(j), g.request(), g.response());
+  }
+
+  void drain_anthropic_stream(const Generation::Update& update) {
+    const GenerationResponse& header = generation_->response();
+    if (first_event_) {
+      first_event_ = false;
+      encoder_ = {};
+      queue(encoder_.start(header));
+    }
+    for (const ChoiceDelta& d : update.deltas) queue(encoder_.delta(d));
+    if (update.finished) {
+      const auto error = generation_->error();
+      queue(error ? encoder_.error(*error) : encoder_.finish(header));
+      stream_done_ = true;
+      server_.service.metrics().count_request(model_, endpoint_, 200);
+    }
+    write_next();
+  }
+
+  // An empty chunk would end the chunked body: nothing to send, nothing queued.
+  void queue(std::string event) {
+    if (!event.empty()) write_queue_.push_back(std::move(event));
+  }
 
   // One chunk at a time; the final empty chunk after the last event.
   void write_next() {
@@ -365,6 +433,8 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   std::string endpoint_, model_;
   std::shared_ptr<Generation> generation_;
   bool first_event_ = false;
+  Dialect dialect_ = Dialect::OpenAI;
+  anthropic::StreamEncoder encoder_;
   bool client_gone_ = false;
   bool stream_done_ = false;
   bool writing_ = false;

@@ -448,19 +448,55 @@ void Service::cancel_all() {
   for (const auto& m : models_) m->scheduler->close(true);
 }
 
+namespace {
+
+std::string render_chat(const ServedModel& model, const GenerationRequest& request) {
+  if (!model.chat_template)
+    throw ApiError::invalid("model `" + model.name +
+                                "` has no chat template; use /v1/completions, or serve it with --chat-template",
+                            "model");
+  Json vars = model.special_tokens;
+  vars["messages"] = request.messages;
+  if (!request.tools.empty() && request.tool_choice != ToolChoice::None) vars["tools"] = request.tools;
+  vars["add_generation_prompt"] = true;
+  for (const auto& [k, v] : request.template_kwargs.items()) vars[k] = v;
+  try {
+    return model.chat_template->render(vars);
+  } catch (const Error& e) {
+    throw ApiError::invalid(std::string("the chat template cannot render these messages: ") + e.what(), "messages");
+  }
+}
+
+std::vector<int32_t> tokenize_chat(const ServedModel& model, const std::string& prompt_text) {
+  const std::string bos = model.special_tokens.value("bos_token", "");
+  return model.tokenizer.tokenize(prompt_text, bos.empty() || !prompt_text.starts_with(bos), true);
+}
+
+}  // namespace
+
+const ServedModel& Service::allowed_model(const Principal& principal, const std::string& name) const {
+  const ServedModel* model = find(name);
+  if (!model || !principal.may_use(name)) {
+    ApiError e = ApiError::invalid("The model `" + name + "` does not exist or you do not have access to it.",
+                                   "model", "model_not_found");
+    e.status = 404;
+    throw e;
+  }
+  return *model;
+}
+
+int64_t Service::count_prompt_tokens(const Principal& principal, const GenerationRequest& request) const {
+  const ServedModel& model = allowed_model(principal, request.model);
+  return static_cast<int64_t>(tokenize_chat(model, render_chat(model, request)).size());
+}
+
 std::shared_ptr<Generation> Service::start(const Principal& principal, GenerationRequest request,
                                            std::weak_ptr<GenerationListener> listener) {
   if (!admitting_) {
     ApiError e{503, "server_error", "the server is shutting down", "", "service_unavailable", "", 0};
     throw e;
   }
-  const ServedModel* model = find(request.model);
-  if (!model || !principal.may_use(request.model)) {
-    ApiError e = ApiError::invalid("The model `" + request.model + "` does not exist or you do not have access to it.",
-                                   "model", "model_not_found");
-    e.status = 404;
-    throw e;
-  }
+  const ServedModel* model = &allowed_model(principal, request.model);
   const bool chat = request.endpoint == Endpoint::Chat;
   const char* prompt_param = chat ? "messages" : "prompt";
 
@@ -471,22 +507,8 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
   std::vector<int32_t> prompt;
   std::string prompt_text;
   if (chat) {
-    if (!model->chat_template)
-      throw ApiError::invalid("model `" + model->name +
-                                  "` has no chat template; use /v1/completions, or serve it with --chat-template",
-                              "model");
-    Json vars = model->special_tokens;
-    vars["messages"] = request.messages;
-    if (!request.tools.empty() && request.tool_choice != ToolChoice::None) vars["tools"] = request.tools;
-    vars["add_generation_prompt"] = true;
-    for (const auto& [k, v] : request.template_kwargs.items()) vars[k] = v;
-    try {
-      prompt_text = model->chat_template->render(vars);
-    } catch (const Error& e) {
-      throw ApiError::invalid(std::string("the chat template cannot render these messages: ") + e.what(), "messages");
-    }
-    const std::string bos = model->special_tokens.value("bos_token", "");
-    prompt = model->tokenizer.tokenize(prompt_text, bos.empty() || !prompt_text.starts_with(bos), true);
+    prompt_text = render_chat(*model, request);
+    prompt = tokenize_chat(*model, prompt_text);
     mode = OutputMode::Chat;
     chat_options = model->chat_format;
     chat_options.thinking_open = chat_options.reasoning && prompt_opens_thinking(prompt_text);
@@ -540,8 +562,10 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
   header.created = static_cast<int64_t>(std::time(nullptr));
   header.model = model->name;
   header.prompt_text = prompt_text;
+  header.usage.prompt_tokens = n_prompt;  // for stream openings; the final usage replaces it
 
-  auto admitted = access_.admit(principal, {header.id, model->name, n_prompt, max_tokens * request.n});
+  const std::string& request_id = request.request_id.empty() ? header.id : request.request_id;
+  auto admitted = access_.admit(principal, {request_id, model->name, n_prompt, max_tokens * request.n});
   if (auto* rejection = std::get_if<Rejection>(&admitted)) throw ApiError::from(*rejection);
   generation->set_ticket(std::move(std::get<std::unique_ptr<Ticket>>(admitted)));
 

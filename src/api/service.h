@@ -83,6 +83,9 @@ class Service {
 
   // Validates the request against the model (context, template, tools), admits it and queues
   // its sequences. Throws ApiError.
+  // The prompt tokens a chat request would take (Anthropic's count_tokens). Throws ApiError.
+  int64_t count_prompt_tokens(const Principal& principal, const GenerationRequest& request) const;
+
   std::shared_ptr<Generation> start(const Principal& principal, GenerationRequest request,
                                     std::weak_ptr<GenerationListener> listener);
 
@@ -94,6 +97,8 @@ class Service {
   void cancel_all();
 
  private:
+  const ServedModel& allowed_model(const Principal& principal, const std::string& name) const;
+
   engine::Engine& engine_;
   Access& access_;
   Metrics& metrics_;

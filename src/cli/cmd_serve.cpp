@@ -1,8 +1,14 @@
 // `tokenmill serve --model NAME=PATH [--model ...] [--listen ADDR:PORT] [--threads N]
-// [--kv-budget SIZE] ...`: loads the models, starts the engine thread and serves the
+// [--kv-budget SIZE] [--db URL] ...`: loads the models, starts the engine thread and serves the
 // OpenAI-compatible API until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
 // Prints "listening on http://ADDR:PORT" to stderr once the socket is bound (port 0 picks one).
+//
+// With --db every model request needs an API key and is metered (tenants, prices, plans, limits,
+// the ledger: docs/MAAS.md), and the admin API is served under /admin/v1. Without it the server
+// is single-user and open: no keys, nothing recorded, and it listens on loopback only unless
+// --insecure-open says otherwise.
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -13,10 +19,12 @@
 #include "api/server.h"
 #include "api/service.h"
 #include "cli/commands.h"
+#include "cli/gateway_access.h"
 #include "cli/model_options.h"
 #include "common/error.h"
 #include "engine/engine.h"
 #include "engine/kv_blocks.h"
+#include "store/open_store.h"
 
 namespace tokenmill::cli {
 namespace {
@@ -24,6 +32,7 @@ namespace {
 struct ServeArgs {
   std::vector<std::string> models;          // NAME=PATH
   std::vector<std::string> chat_templates;  // NAME=FILE
+  std::vector<std::string> model_aliases;   // PATTERN=NAME
   std::string listen = "127.0.0.1:8000";
   int threads = 0;
   std::string kv_budget = "1GiB";
@@ -34,7 +43,17 @@ struct ServeArgs {
   int64_t step_tokens = 256;
   size_t max_body = 8 << 20;
   double shutdown_grace = 10;
+  std::string db;  // empty: open mode
+  bool insecure_open = false;
 };
+
+// Reservations left by a server that died are released at startup and then every so often,
+// for replicas that die while this one runs.
+constexpr auto kRecoveryInterval = std::chrono::seconds(30);
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
 
 std::pair<std::string, std::string> split_pair(const std::string& arg, const char* option) {
   const size_t eq = arg.find('=');
@@ -87,11 +106,33 @@ void serve(const ServeArgs& args) {
   }
   options.max_body_bytes = args.max_body;
   options.shutdown_grace_seconds = args.shutdown_grace;
+  for (const std::string& alias : args.model_aliases) options.model_aliases.add(alias);
 
   std::map<std::string, std::string> templates;
   for (const std::string& t : args.chat_templates) templates.insert(split_pair(t, "--chat-template"));
+  std::unique_ptr<maas::Store> store;
+  std::unique_ptr<GatewayAccess> keyed;
+  api::OpenAccess open;
+  if (args.db.empty()) {
+    if (!is_loopback(options.host) && !args.insecure_open) {
+      throw Error("--listen " + args.listen +
+                  " without --db would let anyone who reaches it use the models with no key: give --db URL, "
+                  "listen on 127.0.0.1, or pass --insecure-open");
+    }
+    std::fprintf(stderr, "open mode: no --db, so no API keys are checked and nothing is metered%s\n",
+                 is_loopback(options.host) ? "; listening on loopback only" : " (--insecure-open)");
+  } else {
+    store = store::open_store(args.db);
+    keyed = std::make_unique<GatewayAccess>(*store);
+    if (const int64_t released = keyed->gateway().recover()) {
+      std::fprintf(stderr, "released %lld reservations left by a server that stopped\n", static_cast<long long>(released));
+    }
+    keyed->gateway().start_recovery_sweeper(kRecoveryInterval);
+    options.extra_routes = [&keyed](const api::ExtraRequest& r) { return keyed->management(r); };
+    std::fprintf(stderr, "metering with %s: every model request needs an API key\n", args.db.c_str());
+  }
+  api::Access& access = keyed ? static_cast<api::Access&>(*keyed) : open;
   engine::Engine engine(args.threads);
-  api::OpenAccess access;
   api::Metrics metrics;
   api::Service service(engine, access, metrics);
   for (const std::string& spec : args.models) {
@@ -129,6 +170,8 @@ void register_serve(CLI::App& app) {
   auto args = std::make_shared<ServeArgs>();
   cmd->add_option("--model", args->models, "NAME=PATH of a GGUF model to serve (repeatable)")->required();
   cmd->add_option("--chat-template", args->chat_templates, "NAME=FILE: a chat template for model NAME (repeatable)");
+  cmd->add_option("--model-alias", args->model_aliases,
+                  "PATTERN=NAME: requests for a model matching PATTERN ('claude-*': any suffix) get model NAME (repeatable)");
   cmd->add_option("--listen", args->listen, "ADDR:PORT to listen on (port 0: any free port)")->capture_default_str();
   add_threads_option(*cmd, args->threads);
   cmd->add_option("--kv-budget", args->kv_budget, "KV cache per model: bytes (512MiB, 2GB) or tokens (32768tokens)")
@@ -142,6 +185,8 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-body", args->max_body, "Largest request body in bytes; larger get 413")->capture_default_str();
   cmd->add_option("--shutdown-grace", args->shutdown_grace, "Seconds in-flight requests may finish after SIGTERM")
       ->capture_default_str();
+  cmd->add_option("--db", args->db, "Store URL (sqlite:PATH): API keys, metering and the admin API");
+  cmd->add_flag("--insecure-open", args->insecure_open, "Without --db, allow a non-loopback --listen (no keys!)");
   cmd->callback([args] { serve(*args); });
 }
 

@@ -16,6 +16,7 @@ void register_bench(CLI::App& app);
 // Adds `kernels` under the `bench` command (called by register_bench).
 void register_bench_kernels(CLI::App& bench);
 void register_serve(CLI::App& app);
+void register_admin(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -27,6 +28,7 @@ inline void register_all(CLI::App& app) {
   register_perplexity(app);
   register_bench(app);
   register_serve(app);
+  register_admin(app);
 }
 
 }  // namespace tokenmill::cli

@@ -7,11 +7,9 @@
 //   OPENAI_MODULES     folder whose node_modules holds the openai package
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { countTokens, renderChat } from './tiny_tokens.mjs';
 
 const { default: OpenAI } = await import(
   pathToFileURL(path.join(process.env.OPENAI_MODULES, 'node_modules', 'openai', 'index.mjs')).href);
@@ -19,22 +17,7 @@ const { default: OpenAI } = await import(
 const baseURL = `${process.env.TOKENMILL_URL}/v1`;
 const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 60_000 });
 const MODEL = 'tiny';
-const scratch = mkdtempSync(path.join(tmpdir(), 'tokenmill-sdk-'));
 
-// Token counts from the CLI, which shares the server's tokenizer and template engine.
-function countTokens(text) {
-  const file = path.join(scratch, 'text.txt');
-  writeFileSync(file, text);
-  const out = execFileSync(process.env.TOKENMILL_BIN, ['tokenize', process.env.TOKENMILL_MODEL, '-f', file, '--json']);
-  return JSON.parse(out.toString()).length;
-}
-
-function renderChat(messages, extra = {}) {
-  const file = path.join(scratch, 'conv.json');
-  writeFileSync(file, JSON.stringify({ messages, add_generation_prompt: true, ...extra }));
-  return execFileSync(process.env.TOKENMILL_BIN, ['chat-template', 'render', '--model', process.env.TOKENMILL_MODEL,
-    '--chat-template', process.env.TOKENMILL_TEMPLATE, '--input', file]).toString();
-}
 
 async function collect(stream) {
   const chunks = [];

@@ -1,6 +1,7 @@
 // The real server on 127.0.0.1: routes, OpenAI-shaped errors with their status codes, SSE
 // framing, graceful shutdown on SIGTERM; then the official openai npm SDK (openai_sdk.test.mjs)
-// and a 32-client streaming load (load_test.mjs) against it, when node and the SDK are there.
+// and @anthropic-ai/sdk (anthropic_sdk.test.mjs), and a 32-client streaming load (load_test.mjs)
+// against it, when node and the SDKs are there.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -10,24 +11,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/model_files.h"
-#include "server_process.h"
+#include "server_env.h"
 
 namespace tokenmill::testing {
 namespace {
 
 using Json = nlohmann::json;
-
-const std::string kTemplate = std::string(TOKENMILL_SOURCE_DIR) + "/tests/api/chatml_tools.jinja";
-
-std::string tiny_model() { return synthetic_model(model::Arch::Llama, model::Preset::Tiny, "F32"); }
-
-std::vector<std::string> serve_tiny(std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--model", "tiny=" + tiny_model(), "--chat-template", "tiny=" + kTemplate,
-                                   "--threads", "2", "--kv-budget", "64MiB"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  return args;
-}
 
 Json error_of(const HttpReply& r) {
   const Json j = Json::parse(r.body, nullptr, false);
@@ -129,44 +118,33 @@ TEST(Server, SigtermFinishesOrCancelsInFlightWorkAndExitsZero) {
   }
 }
 
-// --- node and the openai SDK ------------------------------------------------------------------
-
-std::string run_capture(const std::string& command, int& exit_code) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return out;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
-// The folder whose node_modules holds the openai package, or empty (the tests then skip).
-std::string openai_modules() {
-  const char* env = std::getenv("TOKENMILL_OPENAI_MODULES");
-  const std::string dir = env ? env : TOKENMILL_OPENAI_MODULES;
+// Runs an SDK test script under node against the tiny model served with `serve_args`.
+void run_sdk_test(const std::string& modules_env, const std::string& modules, const std::string& script,
+                  const std::vector<std::string>& serve_args = {}) {
+  ServerProcess server(serve_tiny(serve_args));
+  ASSERT_GT(server.port(), 0) << server.log();
   int code = -1;
-  run_capture("node --version", code);
-  if (code != 0 || !std::filesystem::exists(dir + "/node_modules/openai/package.json")) return "";
-  return dir;
+  const std::string out = run_capture(
+      "TOKENMILL_URL=" + server.url() + " TOKENMILL_BIN=" + TOKENMILL_BINARY + " TOKENMILL_MODEL=" + tiny_model() +
+          " TOKENMILL_TEMPLATE=" + kTemplate + " " + modules_env + "=" + modules + " node --test --test-reporter=spec " +
+          TOKENMILL_SOURCE_DIR + "/tests/api/" + script,
+      code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
 TEST(OpenAiSdk, ChatCompletionsToolsJsonUsageErrorsCachingAndDisconnects) {
   const std::string modules = openai_modules();
   if (modules.empty()) GTEST_SKIP() << "node or the openai SDK is not installed (the build installs it into "
                                     << TOKENMILL_OPENAI_MODULES << " when npm can reach its registry)";
-  ServerProcess server(serve_tiny());
-  ASSERT_GT(server.port(), 0) << server.log();
-  int code = -1;
-  const std::string out = run_capture(
-      "TOKENMILL_URL=" + server.url() + " TOKENMILL_BIN=" + TOKENMILL_BINARY + " TOKENMILL_MODEL=" + tiny_model() +
-          " TOKENMILL_TEMPLATE=" + kTemplate + " OPENAI_MODULES=" + modules + " node --test --test-reporter=spec " +
-          TOKENMILL_SOURCE_DIR + "/tests/api/openai_sdk.test.mjs",
-      code);
-  EXPECT_EQ(code, 0) << out;
-  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+  run_sdk_test("OPENAI_MODULES", modules, "openai_sdk.test.mjs");
+}
+
+TEST(AnthropicSdk, MessagesStreamingToolsThinkingCountTokensAndErrors) {
+  const std::string modules = anthropic_modules();
+  if (modules.empty()) GTEST_SKIP() << "node or @anthropic-ai/sdk is not installed (the build installs it into "
+                                    << TOKENMILL_ANTHROPIC_MODULES << " when npm can reach its registry)";
+  run_sdk_test("ANTHROPIC_MODULES", modules, "anthropic_sdk.test.mjs", {"--model-alias", "claude-*=tiny"});
 }
 
 TEST(OpenAiSdk, ThirtyTwoConcurrentStreamsAllComplete) {

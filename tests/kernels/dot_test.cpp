@@ -20,28 +20,9 @@ const TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16, TensorType
                                    TensorType::Q8_0, TensorType::IQ4_NL, TensorType::Q2_K, TensorType::Q3_K,
                                    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS};
 
-// A weight row: quantized from heavy-tailed data, or random bytes with every float and every
-// half-float scale made finite (top exponent bit cleared).
+// A weight row: quantized from heavy-tailed data, or random bytes (every code pattern).
 std::vector<uint8_t> weight_row(TensorType type, int64_t n, uint64_t seed, bool random_bytes) {
-  if (!random_bytes) return testing::quantize(type, testing::heavy_tailed(n, seed));
-  std::vector<uint8_t> bytes(gguf::row_bytes(type, n));
-  Rng rng(seed);
-  for (auto& b : bytes) b = static_cast<uint8_t>(rng.next_u64());
-  std::vector<int> halves;
-  switch (type) {
-    case TensorType::Q4_1: case TensorType::Q5_1: case TensorType::Q4_K: case TensorType::Q5_K:
-      halves = {0, 2};
-      break;
-    case TensorType::F32: halves = {2}; break;  // the high half of each float
-    case TensorType::Q2_K: halves = {80, 82}; break;
-    case TensorType::Q3_K: halves = {108}; break;
-    case TensorType::Q6_K: halves = {208}; break;
-    default: halves = {0};
-  }
-  const auto block_bytes = gguf::tensor_type_info(type).block_bytes;
-  for (size_t block = 0; block < bytes.size(); block += block_bytes)
-    for (int at : halves) bytes[block + at + 1] &= 0xBF;
-  return bytes;
+  return random_bytes ? testing::random_blocks(type, n, seed) : testing::quantize(type, testing::heavy_tailed(n, seed));
 }
 
 struct Case {

@@ -49,6 +49,30 @@ inline std::vector<float> dequantize(gguf::TensorType type, const std::vector<ui
   return x;
 }
 
+// A row of n elements of `type` made of random bytes, with every float and half-float scale made
+// finite (top exponent bit cleared): every code and scale pattern the format can hold.
+inline std::vector<uint8_t> random_blocks(gguf::TensorType type, int64_t n, uint64_t seed) {
+  using gguf::TensorType;
+  std::vector<uint8_t> bytes(gguf::row_bytes(type, n));
+  Rng rng(seed);
+  for (auto& b : bytes) b = static_cast<uint8_t>(rng.next_u64());
+  std::vector<int> halves;  // byte offsets of the scales in each block
+  switch (type) {
+    case TensorType::Q4_1: case TensorType::Q5_1: case TensorType::Q4_K: case TensorType::Q5_K:
+      halves = {0, 2};
+      break;
+    case TensorType::F32: halves = {2}; break;  // the high half of each float
+    case TensorType::Q2_K: halves = {80, 82}; break;
+    case TensorType::Q3_K: halves = {108}; break;
+    case TensorType::Q6_K: halves = {208}; break;
+    default: halves = {0};
+  }
+  const auto block_bytes = gguf::tensor_type_info(type).block_bytes;
+  for (size_t block = 0; block < bytes.size(); block += block_bytes)
+    for (int at : halves) bytes[block + at + 1] &= 0xBF;
+  return bytes;
+}
+
 // FNV-1a over raw bytes: compact fingerprints of reference outputs.
 inline uint64_t fnv1a(const void* data, size_t size) {
   const auto* p = static_cast<const uint8_t*>(data);

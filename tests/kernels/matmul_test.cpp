@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "format_test_util.h"
 #include "kernels/formats.h"
 #include "kernels/thread_pool.h"
 #include "test_util.h"
@@ -151,6 +152,40 @@ TEST_P(MatmulTest, BatchedTokensMatchOneAtATime) {
       matmul(pool, std::span(&one, 1), isa);
     }
     EXPECT_TRUE(close_to_reference(batched, single, cols)) << gguf::tensor_type_name(type);
+  }
+}
+
+// Every register-tile shape and edge of the tile kernels (matmul_vnni.h: 4 rows for one token,
+// up to 4 x 8 for more) on weights of random bytes, so every code and scale pattern meets them,
+// with an odd number of Q8_0 blocks (a half step) and rows long enough for the prefetches to run
+// past the end of the matrix.
+TEST_P(MatmulTest, TileShapesOnRandomBlocks) {
+  const Isa isa = GetParam();
+  ThreadPool pool(2);
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    const int64_t block = gguf::tensor_type_info(type).block_elements;
+    for (int64_t cols : {block, 3 * block, 4096 / block * block + (block == 32 ? 32 : 0)})
+      for (int64_t rows : {1, 2, 3, 4, 5, 7, 9})
+        for (int64_t tokens : {1, 2, 3, 4, 5, 8, 9, 17}) {
+          SCOPED_TRACE(std::string(gguf::tensor_type_name(type)) + " rows " + std::to_string(rows) + " cols " +
+                       std::to_string(cols) + " tokens " + std::to_string(tokens));
+          const std::vector<uint8_t> bytes = testing::random_blocks(type, rows * cols, rows * 1000 + tokens);
+          const WeightMatrix w{type, bytes.data(), rows, cols};
+          Rng rng(tokens);
+          const std::vector<float> x = random_normal(rng, tokens * cols);
+          std::vector<float> y(tokens * rows, NAN), ref(tokens * rows);
+          matmul_reference(w, x.data(), ref.data(), tokens, isa);
+          const MatmulJob job{w, x.data(), y.data(), tokens};
+          matmul(pool, std::span(&job, 1), isa);
+          // Random scales make large, cancelling sums: the rounding allowed scales with sum |w x|.
+          const std::vector<float> wf = testing::dequantize(type, bytes, rows * cols);
+          for (int64_t t = 0; t < tokens; ++t)
+            for (int64_t r = 0; r < rows; ++r) {
+              double magnitude = 0;
+              for (int64_t c = 0; c < cols; ++c) magnitude += std::fabs(double(wf[r * cols + c]) * x[t * cols + c]);
+              ASSERT_NEAR(y[t * rows + r], ref[t * rows + r], 1e-5 * magnitude + 1e-6) << "row " << r << " token " << t;
+            }
+        }
   }
 }
 

@@ -1,0 +1,337 @@
+// The quantized tiles of matmul on AVX-512 VNNI: R weight rows times T activation rows per
+// pass. Each weight block is unpacked once into byte codes and group scales and multiplied
+// with all T activation rows, each activation vector loaded once for all R weight rows, so a
+// prefill runs on multiply throughput rather than on unpacking, and a decode (T = 1) reads R
+// rows side by side. The integer sums are those of the scalar dot products (dot_scalar.cpp);
+// only the order of the float additions differs.
+//
+// K-quants against Q8_K, 64 elements per 512-bit step: maddubs multiplies the unsigned codes
+// (at most 63) with the activations (|a| <= 127) into 16-bit pair sums (at most 16002, no
+// saturation) and vpdpwssd multiplies those by the group scale and adds them to 32-bit lanes.
+// A super-block's lanes become floats once: times d_w d_a, plus the group offsets (mins, or the
+// centring of Q6_K's codes) times d_a times Q8_K's 16-element sums.
+//
+// Q8_0 weights against Q8_0, two blocks per step: vpdpbusd takes the weights as unsigned bytes
+// w + 128, and each lane starts from -128 times its activations' sum, so it ends at sum(w a).
+// The lanes of each block are scaled by that block's d_w d_a.
+//
+// Every tile also prefetches the R rows after its own, spread over its pass, so a decode keeps
+// memory busy while it computes; the hardware prefetcher alone leaves about half the bandwidth
+// unused.
+//
+// Included only by matmul_avx512.cpp; everything has internal linkage (see dot_simd.h).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <utility>
+
+#include "kernels/block_layouts.h"
+#include "kernels/matmul_kernels.h"
+#include "kernels/simd_avx512.h"
+
+namespace tokenmill::kernels::vnni {
+namespace {
+
+float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+
+__m512i load64(const void* p) { return _mm512_loadu_si512(p); }
+// 32 bytes in both halves.
+__m512i broadcast32(const void* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+__m512i bytes(int v) { return _mm512_set1_epi8(static_cast<char>(v)); }
+// 16-bit words 0-15 shifted by `low`, words 16-31 by `high`.
+__m512i words_by_half(int low, int high) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(low)), _mm256_set1_epi16(static_cast<short>(high)), 1);
+}
+
+// Prefetches `size` bytes from `p`: at step i of a pass over R rows of row_bytes, the share
+// size = R * (bytes per step) of the next R rows, p = w + R * row_bytes + i * size.
+void prefetch(const uint8_t* p, uint64_t size) {
+  for (uint64_t at = 0; at < size; at += 64) _mm_prefetch(reinterpret_cast<const char*>(p + at), _MM_HINT_T0);
+}
+
+// ---- K-quants.
+
+// One weight row's super-block, prepared once per tile pass.
+struct SuperRow {
+  __m512i scales;   // the group scales as 16-bit words
+  __m512 offsets;   // per 16-element group: what multiplies d_a * (sum of its activations)
+  __m512 d;         // d_w in every lane
+};
+
+// The 16-bit word picks that spread group scales over a 64-element step's 32 pair sums: word i
+// of step j holds elements 64j + 2i and 64j + 2i + 1, in group (64j + 2i) / group_size.
+struct alignas(64) WordPicks {
+  int16_t step[4][32];
+};
+template <int GroupSize>
+constexpr WordPicks word_picks() {
+  WordPicks p{};
+  for (int j = 0; j < 4; ++j)
+    for (int i = 0; i < 32; ++i) p.step[j][i] = static_cast<int16_t>((64 * j + 2 * i) / GroupSize);
+  return p;
+}
+
+// Q4_K / Q5_K's eight 6-bit scales and mins, each as the bytes of a word (layout in
+// block_layouts.h: groups 0-3 in the low 6 bits of bytes g and g + 4, groups 4-7 in the nibbles
+// of byte g + 8 with their top bits in bits 6-7 of bytes g and g + 4).
+struct ScalesMins {
+  uint64_t scales, mins;
+};
+ScalesMins q45_k_scales(const uint8_t* p) {
+  uint32_t w[3];
+  std::memcpy(w, p, 12);
+  const uint32_t six = 0x3F3F3F3F, low = 0x0F0F0F0F, top = 0x03030303;
+  const uint64_t scales_hi = (w[2] & low) | (w[0] >> 6 & top) << 4;
+  const uint64_t mins_hi = (w[2] >> 4 & low) | (w[1] >> 6 & top) << 4;
+  return {(w[0] & six) | scales_hi << 32, (w[1] & six) | mins_hi << 32};
+}
+
+// Q4_K and Q5_K: elements 64j .. 64j + 31 are the low nibbles of qs[32j .. 32j + 31], the next
+// 32 the high nibbles; Q5_K's fifth bit of element e is bit e / 32 of qh[e % 32].
+template <class B>
+struct Q45K {
+  using Block = B;
+  static constexpr int kGroupSize = 32;
+
+  static SuperRow prepare(const Block& b) {
+    const ScalesMins sm = q45_k_scales(b.scales);
+    // Each min covers two of the 16-element sums.
+    const __m128i pairs = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m128i mins = _mm_shuffle_epi8(_mm_cvtsi64_si128(static_cast<int64_t>(sm.mins)), pairs);
+    return {_mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<int64_t>(sm.scales)))),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins)), _mm512_set1_ps(-half_to_float(b.dmin))),
+            _mm512_set1_ps(half_to_float(b.d))};
+  }
+
+  static __m512i codes(const Block& b, int j) {
+    const __m512i nibbles =
+        _mm512_and_si512(_mm512_srlv_epi16(broadcast32(b.qs + 32 * j), words_by_half(0, 4)), bytes(15));
+    if constexpr (requires { b.qh; }) {
+      // Bits 2j and 2j + 1 of qh to bit 4: a left shift for j < 2, a right one after.
+      const __m512i top = broadcast32(b.qh);
+      const __m512i moved = j < 2 ? _mm512_sllv_epi16(top, words_by_half(4 - 2 * j, 3 - 2 * j))
+                                  : _mm512_srlv_epi16(top, words_by_half(2 * j - 4, 2 * j - 3));
+      return _mm512_or_si512(nibbles, _mm512_and_si512(moved, bytes(16)));
+    }
+    return nibbles;
+  }
+};
+
+// Q6_K: step j is half h = j / 2; its 64 elements take nibble j % 2 of ql[64h .. 64h + 63] and,
+// as bits 4-5, bits 2k of qh[32h + e % 32] for k = 2 (j % 2) in the first 32, 2 (j % 2) + 1 in
+// the second. The codes are the stored 0..63; the -32 comes off through the offsets.
+struct Q6K {
+  using Block = BlockQ6_K;
+  static constexpr int kGroupSize = 16;
+
+  static SuperRow prepare(const Block& b) {
+    const __m128i scales = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const float d = half_to_float(b.d);
+    return {_mm512_castsi256_si512(_mm256_cvtepi8_epi16(scales)),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(scales)), _mm512_set1_ps(-32.0f * d)),
+            _mm512_set1_ps(d)};
+  }
+
+  static __m512i codes(const Block& b, int j) {
+    const int h = j / 2;
+    const __m512i low = load64(b.ql + 64 * h);
+    const __m512i nibbles = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(low, 4) : low, bytes(15));
+    const __m512i top = broadcast32(b.qh + 32 * h);
+    // Bits 0-1 / 2-3 to 4-5 for even j (left by 4 / 2), bits 4-5 / 6-7 for odd j (right by 0 / 2).
+    const __m512i moved = j % 2 ? _mm512_srlv_epi16(top, words_by_half(0, 2)) : _mm512_sllv_epi16(top, words_by_half(4, 2));
+    return _mm512_or_si512(nibbles, _mm512_and_si512(moved, bytes(0x30)));
+  }
+};
+
+template <class F, int R, int T>
+void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
+                  float* y, int64_t ldy) {
+  using Block = typename F::Block;
+  static constexpr WordPicks kPicks = word_picks<F::kGroupSize>();
+  __m512 acc[R][T];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    prefetch(w + R * w_stride + i * R * sizeof(Block), R * sizeof(Block));
+    const Block* b[R];
+    SuperRow rows[R];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      b[r] = reinterpret_cast<const Block*>(w + r * w_stride) + i;
+      rows[r] = F::prepare(*b[r]);
+    }
+    const BlockQ8_K* q[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) q[t] = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + i;
+    __m512i sums[R][T];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r)
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) sums[r][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m512i act[T];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) act[t] = load64(q[t]->qs + 64 * j);
+      #pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m512i codes = F::codes(*b[r], j);
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_load_si512(kPicks.step[j]), rows[r].scales);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t)
+          sums[r][t] = _mm512_dpwssd_epi32(sums[r][t], _mm512_maddubs_epi16(codes, act[t]), scales);
+      }
+    }
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512 da = _mm512_set1_ps(q[t]->d);
+      const __m512 group_sums = _mm512_mul_ps(
+          _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[t]->bsums)))), da);
+      #pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(rows[r].d, da), acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(rows[r].offsets, group_sums, acc[r][t]);
+      }
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// ---- Q8_0.
+
+// [d0 x 8 | d1 x 8] from two half floats.
+__m512 pair_scales(uint16_t d0, uint16_t d1) {
+  const __m128 two = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(d0 | static_cast<uint32_t>(d1) << 16)));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+                               _mm512_castps128_ps512(two));
+}
+// The 64 codes of blocks i and i + 1, or of block i and zeros.
+__m512i pair_codes(const BlockQ8_0* b, bool both) {
+  const __m512i first = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)));
+  return both ? _mm512_inserti64x4(first, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1)
+              : _mm512_zextsi256_si512(_mm512_castsi512_si256(first));
+}
+
+template <int R, int T>
+void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
+               float* y, int64_t ldy) {
+  __m512 acc[R][T];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n_blocks; i += 2) {
+    prefetch(w + R * w_stride + i * R * sizeof(BlockQ8_0), 2 * R * sizeof(BlockQ8_0));
+    const bool both = i + 1 < n_blocks;
+    __m512i act[T], start[T];
+    __m512 da[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const auto* q = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + i;
+      act[t] = pair_codes(q, both);
+      start[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes(0x80), act[t]));
+      da[t] = pair_scales(q[0].d, both ? q[1].d : 0);
+    }
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride) + i;
+      const __m512i codes = _mm512_xor_si512(pair_codes(b, both), bytes(0x80));
+      const __m512 dw = pair_scales(b[0].d, both ? b[1].d : 0);
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m512i sums = _mm512_dpbusd_epi32(start[t], codes, act[t]);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+      }
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// ---- Whole blocks of rows and tokens in tiles: a decode (one token) in tiles of kGemvRows
+// rows, more tokens in kRows x kTokens tiles (the best measured per kernel: a few rows, as many
+// tokens as the registers hold), the edges in smaller ones.
+
+constexpr int kGemvRows = 4;
+
+using Tile = void (*)(const uint8_t*, uint64_t, const uint8_t*, uint64_t, int64_t, float*, int64_t);
+
+template <template <int, int> class Kernel, int R, int... T>
+constexpr void tile_row(Tile* row, std::integer_sequence<int, T...>) {
+  ((row[T] = Kernel<R, T + 1>::run), ...);
+}
+// Kernel<r + 1, t + 1> at [r][t].
+template <template <int, int> class Kernel, int kRows, int kTokens>
+struct TileTable {
+  Tile at[kRows][kTokens];
+  constexpr TileTable() : at{} { fill(std::make_integer_sequence<int, kRows>()); }
+  template <int... R>
+  constexpr void fill(std::integer_sequence<int, R...>) {
+    (tile_row<Kernel, R + 1>(at[R], std::make_integer_sequence<int, kTokens>()), ...);
+  }
+};
+
+template <template <int, int> class Kernel, int kRows, int kTokens>
+void tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
+           int64_t n_tokens, int64_t n_blocks, float* y, int64_t ldy) {
+  if (n_tokens == 1) {
+    static constexpr TileTable<Kernel, kGemvRows, 1> kGemv;
+    for (int64_t r = 0; r < n_rows; r += kGemvRows) {
+      const int64_t nr = n_rows - r < kGemvRows ? n_rows - r : kGemvRows;
+      kGemv.at[nr - 1][0](w + r * w_stride, w_stride, a, a_stride, n_blocks, y + r, ldy);
+    }
+    return;
+  }
+  static constexpr TileTable<Kernel, kRows, kTokens> kGemm;
+  for (int64_t t = 0; t < n_tokens; t += kTokens) {
+    const int64_t nt = n_tokens - t < kTokens ? n_tokens - t : kTokens;
+    for (int64_t r = 0; r < n_rows; r += kRows) {
+      const int64_t nr = n_rows - r < kRows ? n_rows - r : kRows;
+      kGemm.at[nr - 1][nt - 1](w + r * w_stride, w_stride, a + t * a_stride, a_stride, n_blocks, y + t * ldy + r, ldy);
+    }
+  }
+}
+
+template <class F>
+struct KQuant {
+  template <int R, int T>
+  struct Kernel {
+    static void run(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
+                    float* y, int64_t ldy) {
+      k_quant_tile<F, R, T>(w, w_stride, a, a_stride, n_blocks, y, ldy);
+    }
+  };
+  static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
+                  int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
+    tiles<Kernel, 2, 8>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kSuperBlockSize, y, ldy);
+  }
+};
+
+template <int R, int T>
+struct Q8_0Kernel {
+  static void run(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
+                  float* y, int64_t ldy) {
+    q8_0_tile<R, T>(w, w_stride, a, a_stride, n_blocks, y, ldy);
+  }
+};
+void q8_0_tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
+                int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
+  tiles<Q8_0Kernel, 4, 4>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
+}
+
+constexpr QuantTiles make_quant_tiles() {
+  return {q8_0_tiles, KQuant<Q45K<BlockQ4_K>>::run, KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
+}
+
+}  // namespace
+}  // namespace tokenmill::kernels::vnni
