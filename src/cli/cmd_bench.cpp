@@ -32,6 +32,7 @@ struct BenchArgs {
   int reps = 5;
   int threads = 0;
   double bandwidth_gbps = 0;  // 0: measure
+  gguf::TensorType cache_type = gguf::TensorType::F16;
   bool json = false;
 };
 
@@ -53,8 +54,8 @@ struct Series {
 
 class Bench {
  public:
-  Bench(const model::Model& model, kernels::ThreadPool& pool, int64_t n_ctx)
-      : model_(model), forward_(model, pool), cache_(model.hparams(), n_ctx), rng_(1234) {}
+  Bench(const model::Model& model, kernels::ThreadPool& pool, int64_t n_ctx, gguf::TensorType cache_type)
+      : model_(model), forward_(model, pool), cache_(model.hparams(), n_ctx, cache_type), rng_(1234) {}
 
   // Seconds to prefill n random tokens into an empty cache.
   double prompt(int64_t n) {
@@ -104,7 +105,7 @@ void bench(const BenchArgs& args) {
   if (args.n_prompt < 0 || args.n_gen < 0 || args.reps < 1) throw Error("-p and -n must not be negative, -r positive");
   const model::Model model = load_model(args.model);
   kernels::ThreadPool pool(args.threads);
-  Bench bench(model, pool, std::max<int64_t>(1, std::max(args.n_prompt, args.n_gen)));
+  Bench bench(model, pool, std::max<int64_t>(1, std::max(args.n_prompt, args.n_gen)), args.cache_type);
 
   Series pp, tg;
   if (args.n_prompt > 0) {
@@ -171,6 +172,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("-n,--n-gen", args->n_gen, "Tokens generated one at a time (0: skip)")->capture_default_str();
   cmd->add_option("-r,--repetitions", args->reps, "Timed runs of each test")->capture_default_str();
   add_threads_option(*cmd, args->threads);
+  add_cache_type_option(*cmd, args->cache_type);
   cmd->add_option("--bandwidth", args->bandwidth_gbps, "Memory read bandwidth in GB/s for the roofline (default: measure)");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   register_bench_kernels(*cmd);

@@ -22,6 +22,7 @@ struct RunArgs {
   int64_t n_predict = 128;
   int64_t n_ctx = 0;
   int threads = 0;
+  gguf::TensorType cache_type = gguf::TensorType::F16;
   std::optional<uint64_t> seed;
   // The defaults of llama.cpp's tools, so the two sample alike out of the box.
   engine::SamplingParams sampling{.temperature = 0.8f, .top_k = 40, .top_p = 0.95f, .min_p = 0.05f};
@@ -38,7 +39,7 @@ void run(RunArgs& args) {
   const int64_t n_ctx = args.n_ctx > 0 ? args.n_ctx : static_cast<int64_t>(prompt.size()) + args.n_predict + 1;
 
   kernels::ThreadPool pool(args.threads);
-  engine::Generator generator(model, tokenizer, pool, n_ctx);
+  engine::Generator generator(model, tokenizer, pool, n_ctx, args.cache_type);
   engine::GenerationParams params;
   params.max_tokens = args.n_predict;
   params.sampling = args.sampling;
@@ -68,6 +69,7 @@ void register_run(CLI::App& app) {
   cmd->add_option("-n,--n-predict", args->n_predict, "Tokens to generate at most")->capture_default_str();
   cmd->add_option("-c,--ctx-size", args->n_ctx, "Context length (default: prompt plus -n)");
   add_threads_option(*cmd, args->threads);
+  add_cache_type_option(*cmd, args->cache_type);
   cmd->add_option("--temp", s.temperature, "Temperature (0: greedy)")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Random seed (default: a random one, printed to stderr)");
   cmd->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();

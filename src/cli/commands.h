@@ -15,6 +15,8 @@ void register_perplexity(CLI::App& app);
 void register_bench(CLI::App& app);
 // Adds `kernels` under the `bench` command (called by register_bench).
 void register_bench_kernels(CLI::App& bench);
+void register_serve(CLI::App& app);
+void register_admin(CLI::App& app);
 
 inline void register_all(CLI::App& app) {
   register_inspect(app);
@@ -25,6 +27,8 @@ inline void register_all(CLI::App& app) {
   register_run(app);
   register_perplexity(app);
   register_bench(app);
+  register_serve(app);
+  register_admin(app);
 }
 
 }  // namespace tokenmill::cli

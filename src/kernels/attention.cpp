@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,21 @@ void validate_view(const KvView& view, const char* name, int head_dim) {
     throw Error(std::string("attention: ") + name + " cache type " +
                 std::string(gguf::tensor_type_name(view.type)) + " is not F32, F16 or Q8_0");
   }
-  if (view.data == nullptr) throw Error(std::string("attention: ") + name + " cache is null");
+  if (view.data == nullptr && view.pages == nullptr) throw Error(std::string("attention: ") + name + " cache is null");
   const auto row = static_cast<int64_t>(gguf::row_bytes(view.type, head_dim));
   if (view.pos_stride < row || view.pos_stride % 2 != 0 || view.head_stride % 2 != 0 ||
       (view.type == gguf::TensorType::F32 && (view.pos_stride % 4 != 0 || view.head_stride % 4 != 0))) {
     throw Error(std::string("attention: ") + name + " cache strides do not fit its rows");
+  }
+}
+
+void validate_paging(const KvView& k, const KvView& v) {
+  if ((k.pages == nullptr) != (v.pages == nullptr) || k.page_positions != v.page_positions) {
+    throw Error("attention: K and V caches must be paged alike");
+  }
+  if (k.pages != nullptr && (k.page_positions <= 0 || k.page_positions % kAttentionKeyBlock != 0)) {
+    throw Error("attention: a page must hold a positive multiple of " + std::to_string(kAttentionKeyBlock) +
+                " positions, got " + std::to_string(k.page_positions));
   }
 }
 
@@ -52,6 +63,13 @@ void validate(const AttentionArgs& a) {
   }
   validate_view(a.k, "K", a.head_dim);
   validate_view(a.v, "V", a.head_dim);
+  validate_paging(a.k, a.v);
+}
+
+// The block table the tiles read: the view's own, or one page holding every position.
+const void* const* pages_of(const KvView& view) { return view.pages ? view.pages : &view.data; }
+int64_t page_positions_of(const KvView& view) {
+  return view.pages ? view.page_positions : std::numeric_limits<int64_t>::max();
 }
 
 }  // namespace
@@ -70,8 +88,8 @@ void attention_tile_scalar(const AttentionTile& t) {
       float m = -INFINITY;
       double l = 0.0;
       for (int64_t j = 0; j <= t.first_pos + tok; ++j) {
-        dequantize_row(t.kv_type, static_cast<const char*>(t.k) + j * t.k_pos_stride, k, hd);
-        dequantize_row(t.kv_type, static_cast<const char*>(t.v) + j * t.v_pos_stride, v, hd);
+        dequantize_row(t.kv_type, t.k_row(j), k, hd);
+        dequantize_row(t.kv_type, t.v_row(j), v, hd);
         double dot = 0.0;
         for (int64_t i = 0; i < hd; ++i) dot += static_cast<double>(q[i]) * k[i];
         const float s = static_cast<float>(dot) * t.scale;
@@ -88,41 +106,77 @@ void attention_tile_scalar(const AttentionTile& t) {
   }
 }
 
-void attention(ThreadPool& pool, const AttentionArgs& args) { attention(pool, args, active_isa()); }
+void attention(ThreadPool& pool, const AttentionArgs& args) { attention(pool, std::span(&args, 1), active_isa()); }
 
-void attention(ThreadPool& pool, const AttentionArgs& a, Isa isa) {
-  validate(a);
-  if (a.n_tokens == 0) return;
-  const OpTable& table = op_table(isa);
-  const int group = a.n_head / a.n_head_kv;
-  const int tile_tokens = static_cast<int>(std::min<int64_t>(a.n_tokens, kTileTokens));
-  const int64_t token_tiles = (a.n_tokens + tile_tokens - 1) / tile_tokens;
+void attention(ThreadPool& pool, const AttentionArgs& args, Isa isa) { attention(pool, std::span(&args, 1), isa); }
+
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch) { attention(pool, batch, active_isa()); }
+
+namespace {
+
+// How one call's work is cut into tiles.
+struct TilePlan {
+  int group;         // query heads per kv head
+  int tile_tokens;
+  int tile_heads;
+  int head_chunks;   // tiles per kv head
+  int64_t token_tiles;
+  int64_t tiles;     // in all
+};
+
+TilePlan plan_tiles(const AttentionArgs& a, int threads) {
+  TilePlan p;
+  p.group = a.n_head / a.n_head_kv;
+  p.tile_tokens = static_cast<int>(std::min<int64_t>(a.n_tokens, kTileTokens));
+  p.token_tiles = (a.n_tokens + p.tile_tokens - 1) / p.tile_tokens;
   // Split a kv head's query heads over several tiles only when there would otherwise be too
   // few tiles to keep every thread busy (decode with few kv heads).
-  int tile_heads = group;
-  auto head_chunks = [&] { return (group + tile_heads - 1) / tile_heads; };
-  while (tile_heads > 1 && a.n_head_kv * head_chunks() * token_tiles < 2 * pool.size()) {
-    tile_heads = (tile_heads + 1) / 2;
-  }
-  const int64_t tiles_per_token_tile = int64_t{a.n_head_kv} * head_chunks();
-  const int64_t hd = a.head_dim;
-  const int64_t max_queries = int64_t{tile_heads} * tile_tokens;
-  const int64_t scratch_floats =
-      max_queries * (hd + 2) + 2 * int64_t{kAttentionKeyBlock} * hd + kAttentionKeyBlock;
+  p.tile_heads = p.group;
+  auto chunks = [&] { return (p.group + p.tile_heads - 1) / p.tile_heads; };
+  while (p.tile_heads > 1 && a.n_head_kv * chunks() * p.token_tiles < 2 * threads) p.tile_heads = (p.tile_heads + 1) / 2;
+  p.head_chunks = chunks();
+  p.tiles = p.token_tiles * a.n_head_kv * p.head_chunks;
+  return p;
+}
 
-  pool.parallel_for(token_tiles * tiles_per_token_tile, 1, [&](int64_t begin, int64_t end) {
+}  // namespace
+
+// Every call's tiles go into one parallel pass: the attention of all the sequences of a batch
+// costs one synchronisation of the pool, not one per sequence.
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch, Isa isa) {
+  const OpTable& table = op_table(isa);
+  std::vector<TilePlan> plans;
+  std::vector<int64_t> first_tile;  // of each call, in the pass's numbering
+  int64_t total = 0, scratch_floats = 0;
+  for (const AttentionArgs& a : batch) {
+    validate(a);
+    plans.push_back(a.n_tokens == 0 ? TilePlan{1, 1, 1, 1, 0, 0} : plan_tiles(a, pool.size()));
+    first_tile.push_back(total);
+    total += plans.back().tiles;
+    const int64_t max_queries = int64_t{plans.back().tile_heads} * plans.back().tile_tokens;
+    scratch_floats = std::max(scratch_floats, max_queries * (a.head_dim + 2) + 2 * int64_t{kAttentionKeyBlock} * a.head_dim +
+                                                  kAttentionKeyBlock);
+  }
+  pool.parallel_for(total, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     if (static_cast<int64_t>(scratch.size()) < scratch_floats) scratch.resize(scratch_floats);
     for (int64_t index = begin; index < end; ++index) {
+      const size_t call = std::upper_bound(first_tile.begin(), first_tile.end(), index) - first_tile.begin() - 1;
+      const AttentionArgs& a = batch[call];
+      const TilePlan& p = plans[call];
+      const int64_t local = index - first_tile[call];
+      const int64_t tiles_per_token_tile = int64_t{a.n_head_kv} * p.head_chunks;
       // The last tokens see the most keys, so their tiles go out first.
-      const int64_t token_tile = token_tiles - 1 - index / tiles_per_token_tile;
-      const int within = static_cast<int>(index % tiles_per_token_tile);
-      const int kv_head = within / head_chunks();
-      const int first_head = kv_head * group + within % head_chunks() * tile_heads;
-      const int64_t first_token = token_tile * tile_tokens;
+      const int64_t token_tile = p.token_tiles - 1 - local / tiles_per_token_tile;
+      const int within = static_cast<int>(local % tiles_per_token_tile);
+      const int kv_head = within / p.head_chunks;
+      const int first_head = kv_head * p.group + within % p.head_chunks * p.tile_heads;
+      const int64_t first_token = token_tile * p.tile_tokens;
+      const int64_t hd = a.head_dim;
+      const int64_t max_queries = int64_t{p.tile_heads} * p.tile_tokens;
       AttentionTile t;
-      t.n_heads = std::min(tile_heads, (kv_head + 1) * group - first_head);
-      t.n_tokens = static_cast<int>(std::min<int64_t>(tile_tokens, a.n_tokens - first_token));
+      t.n_heads = std::min(p.tile_heads, (kv_head + 1) * p.group - first_head);
+      t.n_tokens = static_cast<int>(std::min<int64_t>(p.tile_tokens, a.n_tokens - first_token));
       t.token_stride = int64_t{a.n_head} * hd;
       t.q = a.q + first_token * t.token_stride + first_head * hd;
       t.out = a.out + first_token * t.token_stride + first_head * hd;
@@ -130,8 +184,11 @@ void attention(ThreadPool& pool, const AttentionArgs& a, Isa isa) {
       t.first_pos = a.first_pos + first_token;
       t.scale = a.scale;
       t.kv_type = a.k.type;
-      t.k = static_cast<const char*>(a.k.data) + kv_head * a.k.head_stride;
-      t.v = static_cast<const char*>(a.v.data) + kv_head * a.v.head_stride;
+      t.k_pages = pages_of(a.k);
+      t.v_pages = pages_of(a.v);
+      t.page_positions = page_positions_of(a.k);
+      t.k_head_offset = kv_head * a.k.head_stride;
+      t.v_head_offset = kv_head * a.v.head_stride;
       t.k_pos_stride = a.k.pos_stride;
       t.v_pos_stride = a.v.pos_stride;
       t.acc = scratch.data();

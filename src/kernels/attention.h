@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "gguf/tensor_type.h"
 #include "kernels/cpu_features.h"
@@ -17,13 +18,24 @@ namespace tokenmill::kernels {
 
 class ThreadPool;
 
+// Keys are streamed in blocks of this many positions.
+constexpr int kAttentionKeyBlock = 32;
+
 // One of K or V: a row of head_dim values for each (position, kv head), each row written by
 // quantize_row() (formats.h) in the view's type.
+//
+// Stored either in one buffer (`data`) or in pages through a block table, as a serving engine
+// shares fixed-size blocks between sequences: with `pages` set, position p lives in page
+// pages[p / page_positions] at row p % page_positions (strides as in one buffer), and `data`
+// is unused. page_positions is a multiple of kAttentionKeyBlock, so a streamed key block never
+// straddles two pages; K and V must be paged alike.
 struct KvView {
   gguf::TensorType type = gguf::TensorType::F32;  // F32, F16 or Q8_0
   const void* data = nullptr;
   int64_t pos_stride = 0;   // bytes from one position to the next
   int64_t head_stride = 0;  // bytes from one kv head to the next
+  const void* const* pages = nullptr;
+  int64_t page_positions = 0;
 };
 
 struct AttentionArgs {
@@ -45,6 +57,9 @@ struct AttentionArgs {
 // every path; the other uses active_isa().
 void attention(ThreadPool& pool, const AttentionArgs& args);
 void attention(ThreadPool& pool, const AttentionArgs& args, Isa isa);
+// Several independent calls (the sequences of a batch) in one pass over the pool.
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch);
+void attention(ThreadPool& pool, std::span<const AttentionArgs> batch, Isa isa);
 
 // The work unit handed to OpTable::attention_tile: n_heads consecutive query heads that share
 // one kv head, for n_tokens consecutive tokens.
@@ -58,9 +73,14 @@ struct AttentionTile {
   int64_t first_pos;  // position of token 0; token t sees keys 0..first_pos + t
   float scale;
   gguf::TensorType kv_type;
-  const void* k;  // this kv head's row at position 0
-  const void* v;
-  int64_t k_pos_stride;  // bytes
+  // The cache as a block table (a contiguous cache is one page of every position); this kv
+  // head's row of position p is at k_row(p) / v_row(p).
+  const void* const* k_pages;
+  const void* const* v_pages;
+  int64_t page_positions;
+  int64_t k_head_offset;  // bytes
+  int64_t v_head_offset;
+  int64_t k_pos_stride;
   int64_t v_pos_stride;
   // Scratch carved by the driver, per query q = token * n_heads + head: the running
   // weighted sum of V (acc[q * head_dim ...]), max score and softmax normaliser; plus room for
@@ -72,9 +92,14 @@ struct AttentionTile {
   float* k_block;
   float* v_block;
   float* scores;
-};
 
-// Keys are streamed in blocks of this many positions.
-constexpr int kAttentionKeyBlock = 32;
+  const char* k_row(int64_t pos) const { return row(k_pages, k_head_offset, k_pos_stride, pos); }
+  const char* v_row(int64_t pos) const { return row(v_pages, v_head_offset, v_pos_stride, pos); }
+
+ private:
+  const char* row(const void* const* pages, int64_t head_offset, int64_t pos_stride, int64_t pos) const {
+    return static_cast<const char*>(pages[pos / page_positions]) + head_offset + pos % page_positions * pos_stride;
+  }
+};
 
 }  // namespace tokenmill::kernels

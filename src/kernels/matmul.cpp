@@ -37,6 +37,10 @@ void f16_to_f32_scalar(const uint16_t* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(src[i]);
 }
 
+void bf16_to_f32_scalar(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);
+}
+
 bool is_float(TensorType type) {
   return type == TensorType::F32 || type == TensorType::F16 || type == TensorType::BF16;
 }
@@ -90,15 +94,17 @@ void validate(const MatmulJob& job) {
 
 // How a job's products are computed.
 enum class Path {
-  Float,  // f32 rows times float activations, in register tiles
-  Dot,    // one dot product (dot.h) per output, against quantized activation rows
-  Codes,  // weight rows decoded to 8-bit codes once per block, times a tile of tokens
+  Dot,    // one dot product (dot.h) per output, against activations in the paired format
+  Float,  // float weight rows converted to f32 once per block, times a tile of tokens
+  Codes,  // quantized weight rows decoded to 8-bit codes once per block, times a tile of tokens
   Tiles,  // the path's tile kernel for the type (QuantTiles): several rows and tokens per pass
 };
 
-// Prompt-sized jobs go through the 8-bit product, where the path has it for the type: decoding a
-// row costs about as much as one dot product, so it pays once a few tokens share it.
-constexpr int64_t kCodesMinTokens = 4;
+// Jobs with this many tokens convert each block of weight rows once for all of them (float rows,
+// or 8-bit codes where the path can decode the type): a conversion costs about one dot product,
+// so it pays once a few tokens share it. Fewer tokens (decode) take the dot products, which read
+// the weights straight from the file's bytes.
+constexpr int64_t kBatchMinTokens = 4;
 // Weight rows per block of the dot and code paths: few enough to balance the threads, enough to
 // amortise taking a block.
 constexpr int64_t kBlockRows = 16;
@@ -176,10 +182,11 @@ std::vector<Activations> prepare(ThreadPool& pool, std::span<const MatmulJob> jo
     Activations& a = acts[j];
     a.type = activation_type(job.w.type, isa);
     a.row_bytes = gguf::row_bytes(a.type, job.w.n_cols);
-    a.path = a.type == TensorType::F32 ? Path::Float
-             : k.decodes_codes && k.decodes_codes(job.w.type) && job.n_tokens >= kCodesMinTokens ? Path::Codes
-             : k.quant.find(job.w.type)                                                         ? Path::Tiles
-                                                                                                    : Path::Dot;
+    const bool batch = job.n_tokens >= kBatchMinTokens;
+    a.path = batch && is_float(job.w.type)                             ? Path::Float
+             : batch && k.decodes_codes && k.decodes_codes(job.w.type) ? Path::Codes
+             : k.quant.find(job.w.type)                                ? Path::Tiles
+                                                                       : Path::Dot;
     a.tile_bytes = a.path == Path::Codes ? padded(job.w.n_cols) * 3 / 2 : static_cast<int64_t>(a.row_bytes);
     owner[j] = j;
     for (size_t i = 0; i < j; ++i)
@@ -188,7 +195,7 @@ std::vector<Activations> prepare(ThreadPool& pool, std::span<const MatmulJob> jo
         owner[j] = i;
         break;
       }
-    if (owner[j] != j || a.path == Path::Float) continue;
+    if (owner[j] != j || a.type == TensorType::F32) continue;
     quantized_bytes += a.row_bytes * job.n_tokens;
     if (a.path == Path::Codes) {
       code_bytes += padded(job.w.n_cols) * job.n_tokens;
@@ -204,7 +211,7 @@ std::vector<Activations> prepare(ThreadPool& pool, std::span<const MatmulJob> jo
   std::vector<std::pair<size_t, int64_t>> rows;  // (job, token) rows to convert
   for (size_t j = 0; j < jobs.size(); ++j) {
     Activations& a = acts[j];
-    if (a.path == Path::Float) {
+    if (a.type == TensorType::F32) {  // float weights read the activations as they are
       a.rows = reinterpret_cast<const uint8_t*>(jobs[j].x);
       continue;
     }
@@ -242,19 +249,16 @@ struct Block {
   int64_t token_begin, token_end;
 };
 
-// Brings rows [begin, end) of w to f32 and returns them (ldw = n_cols): in place for F32, else
-// converted into `panel`.
+// Brings rows [begin, end) of float weights to f32 and returns them (ldw = n_cols): in place
+// for F32, else converted into `panel`.
 const float* rows_as_f32(const WeightMatrix& w, int64_t begin, int64_t end, const MatmulKernels& k,
                          std::vector<float>& panel) {
   if (w.type == TensorType::F32) return reinterpret_cast<const float*>(w.row(begin));
   panel.resize(static_cast<size_t>((end - begin) * w.n_cols));
   for (int64_t r = begin; r < end; ++r) {
+    const auto* src = reinterpret_cast<const uint16_t*>(w.row(r));
     float* dst = panel.data() + (r - begin) * w.n_cols;
-    if (w.type == TensorType::F16) {
-      k.f16_to_f32(reinterpret_cast<const uint16_t*>(w.row(r)), dst, w.n_cols);
-    } else {
-      dequantize_row(w.type, w.row(r), dst, w.n_cols);
-    }
+    (w.type == TensorType::F16 ? k.f16_to_f32 : k.bf16_to_f32)(src, dst, w.n_cols);
   }
   return panel.data();
 }
@@ -305,7 +309,8 @@ void run_block(const Block& block, const MatmulJob& job, const Activations& a, c
 
 }  // namespace
 
-constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar, nullptr, nullptr, nullptr, {}};
+constinit const MatmulKernels scalar_matmul_kernels{gemm_f32_scalar, f16_to_f32_scalar, bf16_to_f32_scalar,
+                                                   nullptr, nullptr, nullptr, {}};
 
 bool matmul_supports(TensorType type) { return has_dot(type); }
 

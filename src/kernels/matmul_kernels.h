@@ -48,8 +48,9 @@ struct MatmulKernels {
   // for r < n_rows, t < n_tokens, c < n.
   void (*gemm_f32)(const float* w, int64_t ldw, int64_t n_rows, const float* x, int64_t ldx,
                    int64_t n_tokens, int64_t n, float* y, int64_t ldy);
-  // n IEEE halves to floats.
+  // n IEEE halves, or bfloat16 values, to floats.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
 
   // The 8-bit product, on paths that have it (null elsewhere): whether rows of a type can be
   // decoded to code rows; decoding one row of n elements (codes, scale and offset sized as in

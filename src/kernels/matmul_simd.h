@@ -76,10 +76,16 @@ void f16_to_f32(const uint16_t* src, float* dst, int64_t n) {
   if (i < n) V::store_tail(dst + i, V::load_f16_tail(src + i, n - i), n - i);
 }
 
+// A bfloat16 is the top half of a float; the compiler vectorises this loop for the ISA.
+template <class V>
+void bf16_to_f32(const uint16_t* src, float* dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = __builtin_bit_cast(float, static_cast<uint32_t>(src[i]) << 16);
+}
+
 // The float kernels; the 8-bit product is added by the paths that have it.
 template <class V>
 constexpr MatmulKernels make_matmul_kernels() {
-  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, nullptr, nullptr, nullptr, {}};
+  return MatmulKernels{gemm_f32<V>, f16_to_f32<V>, bf16_to_f32<V>, nullptr, nullptr, nullptr, {}};
 }
 
 }  // namespace tokenmill::kernels::simd

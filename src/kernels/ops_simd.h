@@ -245,12 +245,11 @@ void scale(const float* x, float s, float* y, int64_t n) {
   map<V>(n, y, [&](Vec<V> v) { return V::mul(v, sv); }, x);
 }
 
-// Rows [first, first + count) of one kv head as f32: F32 rows are used where they lie, F16 and
-// Q8_0 rows are converted into buf. Sets *stride to the floats between returned rows.
+// `count` consecutive rows of one kv head, the first at `row`, as f32: F32 rows are used where
+// they lie, F16 and Q8_0 rows are converted into buf. Sets *stride to the floats between returned rows.
 template <class V>
-const float* kv_block_f32(const AttentionTile& t, const void* base, int64_t pos_stride,
-                          int64_t first, int count, float* buf, int64_t* stride) {
-  const char* row = static_cast<const char*>(base) + first * pos_stride;
+const float* kv_block_f32(const AttentionTile& t, const char* row, int64_t pos_stride, int count, float* buf,
+                          int64_t* stride) {
   const int64_t hd = t.head_dim;
   if (t.kv_type == gguf::TensorType::F32) {
     *stride = pos_stride / static_cast<int64_t>(sizeof(float));
@@ -359,8 +358,8 @@ void attention_tile(const AttentionTile& t) {
   for (int64_t kb = 0; kb < n_keys; kb += kAttentionKeyBlock) {
     const int nb = n_keys - kb < kAttentionKeyBlock ? static_cast<int>(n_keys - kb) : kAttentionKeyBlock;
     int64_t k_stride, v_stride;
-    const float* k = kv_block_f32<V>(t, t.k, t.k_pos_stride, kb, nb, t.k_block, &k_stride);
-    const float* v = kv_block_f32<V>(t, t.v, t.v_pos_stride, kb, nb, t.v_block, &v_stride);
+    const float* k = kv_block_f32<V>(t, t.k_row(kb), t.k_pos_stride, nb, t.k_block, &k_stride);
+    const float* v = kv_block_f32<V>(t, t.v_row(kb), t.v_pos_stride, nb, t.v_block, &v_stride);
     for (int tok = 0; tok < t.n_tokens; ++tok) {
       const int64_t visible = t.first_pos + tok + 1 - kb;
       if (visible <= 0) continue;

@@ -151,6 +151,8 @@ void Forward::attention_block(int layer, std::span<const SequenceInput> batch) {
     kernels::quantize_row(cache.type(), v, cache.value_row(layer, tokens_[t].pos), KVD);
   });
 
+  // Every sequence attends over its own cache; all of them in one pass over the pool.
+  std::vector<kernels::AttentionArgs> calls;
   int64_t first = 0;
   for (const SequenceInput& in : batch) {
     const auto count = static_cast<int64_t>(in.tokens.size());
@@ -165,9 +167,10 @@ void Forward::attention_block(int layer, std::span<const SequenceInput> batch) {
     args.first_pos = in.cache->size();
     args.k = in.cache->keys(layer);
     args.v = in.cache->values(layer);
-    kernels::attention(pool_, args);
+    calls.push_back(args);
     first += count;
   }
+  kernels::attention(pool_, calls);
 
   kernels::matmul(pool_, w(K::AttnOut).matrix(), att_.data(), o_.data(), n);
   const float* post_norm = w(K::AttnPostNorm).data();

@@ -6,8 +6,7 @@
 
 namespace tokenmill::model {
 
-ContiguousCache::ContiguousCache(const HParams& hp, int64_t capacity, gguf::TensorType type)
-    : type_(type), capacity_(capacity), n_layer_(hp.n_layer()) {
+void check_kv_type(const HParams& hp, gguf::TensorType type) {
   using gguf::TensorType;
   if (type != TensorType::F32 && type != TensorType::F16 && type != TensorType::Q8_0)
     throw Error("KV cache type must be F32, F16 or Q8_0, not " + std::string(gguf::tensor_type_name(type)));
@@ -15,6 +14,11 @@ ContiguousCache::ContiguousCache(const HParams& hp, int64_t capacity, gguf::Tens
   if (hp.head_dim % block != 0)
     throw Error("a " + std::string(gguf::tensor_type_name(type)) + " KV cache needs the head size (" +
                 std::to_string(hp.head_dim) + ") to be a multiple of " + std::to_string(block));
+}
+
+ContiguousCache::ContiguousCache(const HParams& hp, int64_t capacity, gguf::TensorType type)
+    : type_(type), capacity_(capacity), n_layer_(hp.n_layer()) {
+  check_kv_type(hp, type);
   if (capacity <= 0) throw Error("KV cache capacity must be positive");
   head_bytes_ = static_cast<int64_t>(gguf::row_bytes(type, hp.head_dim));
   pos_bytes_ = head_bytes_ * hp.n_head_kv;

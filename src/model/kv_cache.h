@@ -35,6 +35,10 @@ class SequenceCache {
   virtual gguf::TensorType type() const = 0;
 };
 
+// Throws tokenmill::Error unless `type` can hold this model's K/V rows: F32, F16, or Q8_0 when
+// head_dim is a multiple of its 32-value blocks. Every cache implementation checks this.
+void check_kv_type(const HParams& hp, gguf::TensorType type);
+
 // Keys and values of each layer in one contiguous buffer of `capacity` positions.
 class ContiguousCache final : public SequenceCache {
  public:

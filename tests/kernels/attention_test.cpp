@@ -217,6 +217,99 @@ TEST_P(AttentionTest, OutputMayOverwriteQ) {
   EXPECT_TRUE(all_near(q, separate, 0, 0));
 }
 
+// The same cache copied into pages of `page_positions` positions, placed in shuffled order in
+// one arena (so page i is not where page i - 1 ends) and listed in a block table.
+struct PagedCopy {
+  std::vector<unsigned char> k_arena, v_arena;
+  std::vector<const void*> k_pages, v_pages;
+  int64_t pos_stride = 0, head_stride = 0;
+};
+
+PagedCopy page(const Cache& c, int64_t page_positions, bool head_major_pages, Rng& rng) {
+  const int64_t n_pages = (c.n_pos + page_positions - 1) / page_positions;
+  const int64_t page_bytes = page_positions * c.n_head_kv * c.row_bytes();
+  std::vector<int64_t> slot(n_pages);
+  for (int64_t i = 0; i < n_pages; ++i) slot[i] = i;
+  for (int64_t i = n_pages - 1; i > 0; --i) std::swap(slot[i], slot[rng.next_u64() % (i + 1)]);
+  PagedCopy p;
+  p.k_arena.assign(n_pages * page_bytes, 0xAB);
+  p.v_arena.assign(n_pages * page_bytes, 0xAB);
+  p.pos_stride = head_major_pages ? c.row_bytes() : c.n_head_kv * c.row_bytes();
+  p.head_stride = head_major_pages ? page_positions * c.row_bytes() : c.row_bytes();
+  for (int64_t i = 0; i < n_pages; ++i) {
+    p.k_pages.push_back(&p.k_arena[slot[i] * page_bytes]);
+    p.v_pages.push_back(&p.v_arena[slot[i] * page_bytes]);
+  }
+  for (int64_t pos = 0; pos < c.n_pos; ++pos) {
+    for (int h = 0; h < c.n_head_kv; ++h) {
+      const int64_t at = slot[pos / page_positions] * page_bytes + pos % page_positions * p.pos_stride + h * p.head_stride;
+      std::memcpy(&p.k_arena[at], &c.k_bytes[c.offset(pos, h)], c.row_bytes());
+      std::memcpy(&p.v_arena[at], &c.v_bytes[c.offset(pos, h)], c.row_bytes());
+    }
+  }
+  return p;
+}
+
+// Reading through a block table changes where rows come from, not the arithmetic: the result
+// is bit-identical to the contiguous cache's.
+TEST_P(AttentionTest, PagedCacheMatchesContiguous) {
+  ThreadPool pool(2);
+  Rng rng(11);
+  const std::vector<Shape> shapes = {{8, 2, 64, 1, 0}, {8, 2, 64, 1, 95}, {6, 3, 96, 5, 60},
+                                     {4, 1, 32, 40, 0}, {4, 2, 64, 3, 200}};
+  for (TensorType type : {TensorType::F32, TensorType::F16, TensorType::Q8_0}) {
+    for (const Shape& s : shapes) {
+      for (int64_t page_positions : {32, 64}) {
+        for (bool head_major_pages : {false, true}) {
+          const Cache cache = make_cache(rng, type, s.first_pos + s.n_tokens, s.n_head_kv, s.head_dim, false, 1.0f);
+          const PagedCopy paged = page(cache, page_positions, head_major_pages, rng);
+          const auto q = random_normal(rng, s.n_tokens * s.n_head * s.head_dim);
+          std::vector<float> contiguous(q.size(), NAN), through_pages(q.size(), NAN);
+          AttentionArgs a{s.n_head, s.n_head_kv, s.head_dim, 0.125f, q.data(), contiguous.data(), s.n_tokens,
+                          s.first_pos, cache.view(cache.k_bytes), cache.view(cache.v_bytes)};
+          attention(pool, a, GetParam());
+          a.out = through_pages.data();
+          a.k = {type, nullptr, paged.pos_stride, paged.head_stride, paged.k_pages.data(), page_positions};
+          a.v = {type, nullptr, paged.pos_stride, paged.head_stride, paged.v_pages.data(), page_positions};
+          attention(pool, a, GetParam());
+          EXPECT_TRUE(all_near(through_pages, contiguous, 0, 0))
+              << gguf::tensor_type_name(type) << " tokens " << s.n_tokens << " from " << s.first_pos << " pages of "
+              << page_positions << (head_major_pages ? " head-major" : "");
+        }
+      }
+    }
+  }
+}
+
+// A batch of independent calls (a forward pass's sequences, with different shapes, positions and
+// cache types) in one pass gives each call exactly what it gives alone.
+TEST_P(AttentionTest, BatchOfCallsMatchesCallsOneByOne) {
+  ThreadPool pool(3);
+  Rng rng(21);
+  const std::vector<std::pair<Shape, TensorType>> calls = {
+      {{8, 2, 64, 1, 70}, TensorType::F16}, {{8, 2, 64, 9, 0}, TensorType::F16},
+      {{4, 4, 32, 1, 5}, TensorType::Q8_0}, {{6, 3, 96, 3, 40}, TensorType::F32}, {{2, 1, 32, 2, 3}, TensorType::F32}};
+  std::vector<Cache> caches;
+  std::vector<std::vector<float>> qs, alone, together;
+  std::vector<AttentionArgs> batch;
+  for (const auto& [s, type] : calls) {
+    caches.push_back(make_cache(rng, type, s.first_pos + s.n_tokens, s.n_head_kv, s.head_dim, false, 1.0f));
+    qs.push_back(random_normal(rng, s.n_tokens * s.n_head * s.head_dim));
+    alone.emplace_back(qs.back().size(), NAN);
+    together.emplace_back(qs.back().size(), NAN);
+  }
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const Shape& s = calls[i].first;
+    AttentionArgs a{s.n_head, s.n_head_kv, s.head_dim, 0.2f, qs[i].data(), alone[i].data(), s.n_tokens, s.first_pos,
+                    caches[i].view(caches[i].k_bytes), caches[i].view(caches[i].v_bytes)};
+    attention(pool, a, GetParam());
+    a.out = together[i].data();
+    batch.push_back(a);
+  }
+  attention(pool, batch, GetParam());
+  for (size_t i = 0; i < calls.size(); ++i) EXPECT_TRUE(all_near(together[i], alone[i], 0, 0)) << "call " << i;
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryIsa, AttentionTest, ::testing::ValuesIn(supported_isas()),
                          testing::isa_param_name);
 
@@ -245,6 +338,16 @@ TEST(Attention, RejectsBadArguments) {
   EXPECT_THROW(attention(pool, a), Error);
   a = good;
   a.first_pos = -1;
+  EXPECT_THROW(attention(pool, a), Error);
+  const void* pages[] = {kv.data()};
+  a = good;
+  a.k = a.v = {TensorType::F32, nullptr, 64 * 4, 64 * 4 * 8, pages, 32};
+  EXPECT_NO_THROW(attention(pool, a));
+  a.k.page_positions = a.v.page_positions = 20;  // not a whole number of key blocks
+  EXPECT_THROW(attention(pool, a), Error);
+  a.k.page_positions = 32;  // V paged differently
+  EXPECT_THROW(attention(pool, a), Error);
+  a.k = good.k;  // K contiguous, V paged
   EXPECT_THROW(attention(pool, a), Error);
 }
 

@@ -1,0 +1,22 @@
+// The Zhipu BigModel v4 wire format (POST /api/paas/v4/chat/completions, also under
+// /api/coding/paas/v4): GLM's request fields (thinking, do_sample, request_id, user_id,
+// tool_stream) are rewritten into the OpenAI chat shape and parsed by openai::parse_chat_request;
+// responses are OpenAI's plus request_id; errors are {"error": {"code": "1xxx", "message"}}
+// with Zhipu's business codes.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "api/request.h"
+
+namespace tokenmill::api::zhipu {
+
+GenerationRequest parse_request(const nlohmann::ordered_json& body);
+
+// OpenAI's JSON for `openai_json` (a response or a stream chunk) with Zhipu's request_id.
+nlohmann::ordered_json with_request_id(nlohmann::ordered_json openai_json, const GenerationRequest& request,
+                                       const GenerationResponse& response);
+
+nlohmann::ordered_json error_json(const ApiError& error);
+
+}  // namespace tokenmill::api::zhipu
