@@ -45,16 +45,28 @@ __m512i words_by_half(int low, int high) {
   return _mm512_inserti64x4(_mm512_set1_epi16(static_cast<short>(low)), _mm256_set1_epi16(static_cast<short>(high)), 1);
 }
 
-// Software prefetch a short distance ahead in each of a tile's rows: the hardware prefetcher
-// alone leaves memory idle while the core unpacks. Measured on one core with 1 GiB of weights:
-// 512 bytes ahead beats 256 B to 2 KiB and gains 10-25% (Q4_K most), where prefetching the next
-// tile's rows gained nothing (prefetched lines left L1 before their turn).
+// A tile's weight rows and outputs: row r at w + r * lane_stride, its output for token t at
+// y[t * ldy + r * y_lane]. After a row, the tile that follows on the same lane reads the row at
+// `next` bytes from it (where the prefetches below run on to).
+struct TileRows {
+  const uint8_t* w;
+  uint64_t lane_stride;
+  uint64_t next;
+  float* y;
+  int64_t y_lane;
+};
+
+// Software prefetch a short distance ahead in each of a tile's rows, running on into each lane's
+// next row near the end: the hardware prefetcher alone leaves memory idle while the core
+// unpacks. Measured on one core with 1 GiB of weights: 512 bytes ahead beats 256 B to 2 KiB.
 constexpr uint64_t kPrefetchDistance = 512;
 template <int R>
-void prefetch_rows(const uint8_t* w, uint64_t w_stride, uint64_t offset, uint64_t bytes) {
+void prefetch_rows(const TileRows& rows, uint64_t row_bytes, uint64_t offset, uint64_t bytes) {
+  const uint64_t ahead = offset + kPrefetchDistance;
+  const uint8_t* p = rows.w + (ahead < row_bytes ? ahead : ahead - row_bytes + rows.next);
   for (int r = 0; r < R; ++r)
     for (uint64_t line = 0; line < bytes; line += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(w + r * w_stride + offset + kPrefetchDistance + line), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(p + r * rows.lane_stride + line), _MM_HINT_T0);
 }
 
 // ---- K-quants.
@@ -156,8 +168,7 @@ struct Q6K {
 };
 
 template <class F, int R, int T>
-void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
-                  float* y, int64_t ldy) {
+void k_quant_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   using Block = typename F::Block;
   static constexpr WordPicks kPicks = word_picks<F::kGroupSize>();
   __m512 acc[R][T];
@@ -166,13 +177,13 @@ void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n_blocks; ++i) {
-    prefetch_rows<R>(w, w_stride, i * sizeof(Block), sizeof(Block));
+    prefetch_rows<R>(rows, n_blocks * sizeof(Block), i * sizeof(Block), sizeof(Block));
     const Block* b[R];
-    SuperRow rows[R];
+    SuperRow row[R];
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      b[r] = reinterpret_cast<const Block*>(w + r * w_stride) + i;
-      rows[r] = F::prepare(*b[r]);
+      b[r] = reinterpret_cast<const Block*>(rows.w + r * rows.lane_stride) + i;
+      row[r] = F::prepare(*b[r]);
     }
     const BlockQ8_K* q[T];
     #pragma GCC unroll 8
@@ -190,7 +201,7 @@ void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_
       #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const __m512i codes = F::codes(*b[r], j);
-        const __m512i scales = _mm512_permutexvar_epi16(_mm512_load_si512(kPicks.step[j]), rows[r].scales);
+        const __m512i scales = _mm512_permutexvar_epi16(_mm512_load_si512(kPicks.step[j]), row[r].scales);
         #pragma GCC unroll 8
         for (int t = 0; t < T; ++t)
           sums[r][t] = _mm512_dpwssd_epi32(sums[r][t], _mm512_maddubs_epi16(codes, act[t]), scales);
@@ -203,15 +214,15 @@ void k_quant_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_
           _mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q[t]->bsums)))), da);
       #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(rows[r].d, da), acc[r][t]);
-        acc[r][t] = _mm512_fnmadd_ps(rows[r].offsets, group_sums, acc[r][t]);
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), _mm512_mul_ps(row[r].d, da), acc[r][t]);
+        acc[r][t] = _mm512_fnmadd_ps(row[r].offsets, group_sums, acc[r][t]);
       }
     }
   }
   #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
     #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 // ---- Q8_0.
@@ -230,15 +241,14 @@ __m512i pair_codes(const BlockQ8_0* b, bool both) {
 }
 
 template <int R, int T>
-void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
-               float* y, int64_t ldy) {
+void q8_0_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   __m512 acc[R][T];
   #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n_blocks; i += 2) {
-    prefetch_rows<R>(w, w_stride, i * sizeof(BlockQ8_0), 2 * sizeof(BlockQ8_0));
+    prefetch_rows<R>(rows, n_blocks * sizeof(BlockQ8_0), i * sizeof(BlockQ8_0), 2 * sizeof(BlockQ8_0));
     const bool both = i + 1 < n_blocks;
     __m512i act[T], start[T];
     __m512 da[T];
@@ -251,7 +261,7 @@ void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a
     }
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(w + r * w_stride) + i;
+      const auto* b = reinterpret_cast<const BlockQ8_0*>(rows.w + r * rows.lane_stride) + i;
       const __m512i codes = _mm512_xor_si512(pair_codes(b, both), bytes(0x80));
       const __m512 dw = pair_scales(b[0].d, both ? b[1].d : 0);
       #pragma GCC unroll 8
@@ -264,16 +274,19 @@ void q8_0_tile(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a
   #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
     #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) y[t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// ---- Whole blocks of rows and tokens in tiles: a decode (one token) in tiles of kGemvRows
-// rows, more tokens in kRows x kTokens tiles (the best measured per kernel: a few rows, as many
-// tokens as the registers hold), the edges in smaller ones.
+// ---- Whole blocks of rows and tokens in tiles. A decode (one token) takes kGemvRows rows at a
+// time from kGemvRows equal runs of the block's rows, so that each lane of the tile streams
+// through a run of contiguous rows: rows of a few KiB read side by side as neighbours come
+// from memory about 25% slower (DRAM pages and prefetch streams). More tokens take kRows
+// neighbouring rows times kTokens tokens (the best measured per kernel: a few rows, as many
+// tokens as the registers hold), the edges in smaller tiles.
 
 constexpr int kGemvRows = 4;
 
-using Tile = void (*)(const uint8_t*, uint64_t, const uint8_t*, uint64_t, int64_t, float*, int64_t);
+using Tile = void (*)(const TileRows&, const uint8_t*, uint64_t, int64_t, int64_t);
 
 template <template <int, int> class Kernel, int R, int... T>
 constexpr void tile_row(Tile* row, std::integer_sequence<int, T...>) {
@@ -291,13 +304,16 @@ struct TileTable {
 };
 
 template <template <int, int> class Kernel, int kRows, int kTokens>
-void tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
+void tiles(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
            int64_t n_tokens, int64_t n_blocks, float* y, int64_t ldy) {
   if (n_tokens == 1) {
     static constexpr TileTable<Kernel, kGemvRows, 1> kGemv;
-    for (int64_t r = 0; r < n_rows; r += kGemvRows) {
-      const int64_t nr = n_rows - r < kGemvRows ? n_rows - r : kGemvRows;
-      kGemv.at[nr - 1][0](w + r * w_stride, w_stride, a, a_stride, n_blocks, y + r, ldy);
+    const int64_t run = n_rows / kGemvRows, rest = n_rows % kGemvRows;
+    for (int64_t i = 0; i < run; ++i)
+      kGemv.at[kGemvRows - 1][0]({w + i * row_bytes, run * row_bytes, row_bytes, y + i, run}, a, a_stride, n_blocks, ldy);
+    if (rest > 0) {
+      const int64_t r = n_rows - rest;
+      kGemv.at[rest - 1][0]({w + r * row_bytes, row_bytes, rest * row_bytes, y + r, 1}, a, a_stride, n_blocks, ldy);
     }
     return;
   }
@@ -306,7 +322,8 @@ void tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a
     const int64_t nt = n_tokens - t < kTokens ? n_tokens - t : kTokens;
     for (int64_t r = 0; r < n_rows; r += kRows) {
       const int64_t nr = n_rows - r < kRows ? n_rows - r : kRows;
-      kGemm.at[nr - 1][nt - 1](w + r * w_stride, w_stride, a + t * a_stride, a_stride, n_blocks, y + t * ldy + r, ldy);
+      kGemm.at[nr - 1][nt - 1]({w + r * row_bytes, row_bytes, kRows * row_bytes, y + t * ldy + r, 1}, a + t * a_stride,
+                               a_stride, n_blocks, ldy);
     }
   }
 }
@@ -315,9 +332,8 @@ template <class F>
 struct KQuant {
   template <int R, int T>
   struct Kernel {
-    static void run(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
-                    float* y, int64_t ldy) {
-      k_quant_tile<F, R, T>(w, w_stride, a, a_stride, n_blocks, y, ldy);
+    static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+      k_quant_tile<F, R, T>(rows, a, a_stride, n_blocks, ldy);
     }
   };
   static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
@@ -328,9 +344,8 @@ struct KQuant {
 
 template <int R, int T>
 struct Q8_0Kernel {
-  static void run(const uint8_t* w, uint64_t w_stride, const uint8_t* a, uint64_t a_stride, int64_t n_blocks,
-                  float* y, int64_t ldy) {
-    q8_0_tile<R, T>(w, w_stride, a, a_stride, n_blocks, y, ldy);
+  static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+    q8_0_tile<R, T>(rows, a, a_stride, n_blocks, ldy);
   }
 };
 void q8_0_tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
