@@ -108,6 +108,9 @@ constexpr int64_t kBatchMinTokens = 4;
 // Weight rows per block of the dot and code paths: few enough to balance the threads, enough to
 // amortise taking a block.
 constexpr int64_t kBlockRows = 16;
+// A decode through the tile kernels takes longer blocks: they read a block as a few runs of
+// contiguous rows side by side, and longer runs stream faster (Q4_K GEMV +11% over 16 rows).
+constexpr int64_t kDecodeTileRows = 64;
 // Bytes of activations a block's token tile may take, so that they stay in L2 while the block's
 // weight rows pass over them.
 constexpr int64_t kTileBytes = 768 * 1024;
@@ -333,7 +336,9 @@ void matmul(ThreadPool& pool, std::span<const MatmulJob> jobs, Isa isa) {
   std::vector<Block> blocks;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const MatmulJob& job = jobs[j];
-    const int64_t step = acts[j].path == Path::Float ? float_rows_per_block(job) : kBlockRows;
+    const int64_t step = acts[j].path == Path::Float                       ? float_rows_per_block(job)
+                         : acts[j].path == Path::Tiles && job.n_tokens == 1 ? kDecodeTileRows
+                                                                             : kBlockRows;
     const int64_t tile = std::max<int64_t>(4, kTileBytes / acts[j].tile_bytes / 4 * 4);
     for (int64_t t = 0; t < job.n_tokens; t += tile)
       for (int64_t r = 0; r < job.w.n_rows; r += step)

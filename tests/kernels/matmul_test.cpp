@@ -155,8 +155,8 @@ TEST_P(MatmulTest, BatchedTokensMatchOneAtATime) {
   }
 }
 
-// Every register-tile shape and edge of the tile kernels (matmul_vnni.h: 4 rows for one token,
-// up to 4 x 8 for more) on weights of random bytes, so every code and scale pattern meets them,
+// Every register-tile shape and edge of the tile kernels (matmul_vnni.h: 4 runs of rows for one
+// token, up to 4 x 8 rows x tokens for more) on weights of random bytes, so every code and scale pattern meets them,
 // with an odd number of Q8_0 blocks (a half step) and rows long enough for the prefetches to run
 // past the end of the matrix.
 TEST_P(MatmulTest, TileShapesOnRandomBlocks) {
@@ -165,7 +165,7 @@ TEST_P(MatmulTest, TileShapesOnRandomBlocks) {
   for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
     const int64_t block = gguf::tensor_type_info(type).block_elements;
     for (int64_t cols : {block, 3 * block, 4096 / block * block + (block == 32 ? 32 : 0)})
-      for (int64_t rows : {1, 2, 3, 4, 5, 7, 9})
+      for (int64_t rows : {1, 2, 3, 4, 5, 7, 9, 23, 70})
         for (int64_t tokens : {1, 2, 3, 4, 5, 8, 9, 17}) {
           SCOPED_TRACE(std::string(gguf::tensor_type_name(type)) + " rows " + std::to_string(rows) + " cols " +
                        std::to_string(cols) + " tokens " + std::to_string(tokens));
