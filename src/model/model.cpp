@@ -44,9 +44,13 @@ std::string shape_string(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
+// Whether a tensor name is "blk.N...." with N a block that does not run (a NextN block).
 bool in_nextn_block(const std::string& name, const HParams& hp) {
   if (name.rfind("blk.", 0) != 0) return false;
-  return std::stoul(name.substr(4)) >= hp.n_layer();
+  uint64_t block = 0;
+  size_t i = 4;
+  for (; i < name.size() && i < 14 && name[i] >= '0' && name[i] <= '9'; ++i) block = block * 10 + (name[i] - '0');
+  return i > 4 && block >= hp.n_layer();
 }
 
 Routing read_routing(const ArchInfo& arch, const HParams& hp, const std::string& path) {

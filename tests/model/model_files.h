@@ -40,9 +40,10 @@ inline std::string synthetic_model(model::Arch arch, model::Preset preset, const
   return path;
 }
 
-// A copy of `src` with metadata keys set (a value) or removed (nullopt), and tensors renamed,
-// retyped or reshaped by `edit_tensor` (which may also return false to drop a tensor). Tensor
-// bytes are copied as they are, so a reshape must keep the byte count.
+// A copy of `src` with metadata keys set (a value) or removed (nullopt), tensors renamed,
+// retyped or reshaped by `edit_tensor` (which may also return false to drop a tensor), and
+// `extra` tensors added, filled with zeros. Tensor bytes are copied as they are, so a reshape
+// must keep the byte count.
 struct TensorEdit {
   std::string name;
   gguf::TensorType type;
@@ -50,7 +51,8 @@ struct TensorEdit {
 };
 inline std::string copy_model(const std::string& src, const std::string& dst_name,
                               const std::vector<std::pair<std::string, std::optional<gguf::Value>>>& keys,
-                              const std::function<bool(TensorEdit&)>& edit_tensor = {}) {
+                              const std::function<bool(TensorEdit&)>& edit_tensor = {},
+                              const std::vector<TensorEdit>& extra = {}) {
   const gguf::File f = gguf::File::open(src);
   gguf::Writer w;
   for (const auto& e : f.metadata()) {
@@ -67,8 +69,15 @@ inline std::string copy_model(const std::string& src, const std::string& dst_nam
     w.add_tensor(edit.name, edit.type, edit.shape);
     kept.push_back(&t);
   }
+  for (const TensorEdit& t : extra) w.add_tensor(t.name, t.type, t.shape);
   const std::string path = (test_dir() / dst_name).string();
-  w.write(path, [&](size_t i, uint8_t* out) { std::copy_n(kept[i]->data, kept[i]->n_bytes, out); });
+  w.write(path, [&](size_t i, uint8_t* out) {
+    if (i < kept.size()) {
+      std::copy_n(kept[i]->data, kept[i]->n_bytes, out);
+    } else {
+      std::fill_n(out, w.tensors()[i].n_bytes, uint8_t{0});
+    }
+  });
   return path;
 }
 
