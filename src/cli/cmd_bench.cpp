@@ -30,7 +30,7 @@ struct BenchArgs {
   int64_t n_prompt = 512;
   int64_t n_gen = 128;
   int reps = 5;
-  int threads = 0;
+  ThreadOptions threads;
   double bandwidth_gbps = 0;  // 0: measure
   gguf::TensorType cache_type = gguf::TensorType::F16;
   bool json = false;
@@ -104,7 +104,7 @@ std::string describe(const model::Model& m) {
 void bench(const BenchArgs& args) {
   if (args.n_prompt < 0 || args.n_gen < 0 || args.reps < 1) throw Error("-p and -n must not be negative, -r positive");
   const model::Model model = load_model(args.model);
-  kernels::ThreadPool pool(args.threads);
+  kernels::ThreadPool pool(args.threads.threads, args.threads.pin);
   Bench bench(model, pool, std::max<int64_t>(1, std::max(args.n_prompt, args.n_gen)), args.cache_type);
 
   Series pp, tg;

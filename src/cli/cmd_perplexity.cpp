@@ -25,7 +25,7 @@ struct PerplexityArgs {
   int64_t n_ctx = 512;  // llama-perplexity's default
   int64_t n_batch = 2048;
   int64_t chunks = -1;
-  int threads = 0;
+  ThreadOptions threads;
   gguf::TensorType cache_type = gguf::TensorType::F16;
   bool json = false;
 };
@@ -51,7 +51,7 @@ void perplexity(const PerplexityArgs& args) {
   params.max_chunks = args.chunks;
   params.bos = tokenizer.adds_bos() ? tokenizer.special().bos : -1;
   params.kv_type = args.cache_type;
-  kernels::ThreadPool pool(args.threads);
+  kernels::ThreadPool pool(args.threads.threads, args.threads.pin);
   if (!args.json)
     std::fprintf(stderr, "perplexity: %zu tokens, n_ctx %lld, batch %lld, %d threads\n", tokens.size(),
                  static_cast<long long>(args.n_ctx), static_cast<long long>(args.n_batch), pool.size());

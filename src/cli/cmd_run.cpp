@@ -21,7 +21,7 @@ struct RunArgs {
   std::string prompt;
   int64_t n_predict = 128;
   int64_t n_ctx = 0;
-  int threads = 0;
+  ThreadOptions threads;
   gguf::TensorType cache_type = gguf::TensorType::F16;
   std::optional<uint64_t> seed;
   // The defaults of llama.cpp's tools, so the two sample alike out of the box.
@@ -38,7 +38,7 @@ void run(RunArgs& args) {
   if (prompt.empty()) throw Error("the prompt is empty (and the model adds no BOS token)");
   const int64_t n_ctx = args.n_ctx > 0 ? args.n_ctx : static_cast<int64_t>(prompt.size()) + args.n_predict + 1;
 
-  kernels::ThreadPool pool(args.threads);
+  kernels::ThreadPool pool(args.threads.threads, args.threads.pin);
   engine::Generator generator(model, tokenizer, pool, n_ctx, args.cache_type);
   engine::GenerationParams params;
   params.max_tokens = args.n_predict;

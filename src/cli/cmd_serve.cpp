@@ -34,7 +34,7 @@ struct ServeArgs {
   std::vector<std::string> chat_templates;  // NAME=FILE
   std::vector<std::string> model_aliases;   // PATTERN=NAME
   std::string listen = "127.0.0.1:8000";
-  int threads = 0;
+  ThreadOptions threads;
   std::string kv_budget = "1GiB";
   std::string kv_type = "f16";
   int64_t context = 0;
@@ -132,7 +132,7 @@ void serve(const ServeArgs& args) {
     std::fprintf(stderr, "metering with %s: every model request needs an API key\n", args.db.c_str());
   }
   api::Access& access = keyed ? static_cast<api::Access&>(*keyed) : open;
-  engine::Engine engine(args.threads);
+  engine::Engine engine(args.threads.threads, args.threads.pin);
   api::Metrics metrics;
   api::Service service(engine, access, metrics);
   for (const std::string& spec : args.models) {

@@ -16,10 +16,12 @@ model::Model load_model(const std::string& path) {
   });
 }
 
-void add_threads_option(CLI::App& cmd, int& threads) {
-  cmd.add_option("-t,--threads", threads, "Threads (0: one per available CPU)")
+void add_threads_option(CLI::App& cmd, ThreadOptions& options) {
+  cmd.add_option("-t,--threads", options.threads, "Threads (0: one per available CPU)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd.add_flag("--pin-threads", options.pin,
+               "Bind each compute thread to its own CPU (steadier timings where nothing else runs)");
 }
 
 void add_cache_type_option(CLI::App& cmd, gguf::TensorType& type) {

@@ -4,7 +4,7 @@
 
 namespace tokenmill::engine {
 
-Engine::Engine(int n_threads) : pool_(n_threads) {}
+Engine::Engine(int n_threads, bool pin_threads) : pool_(n_threads, pin_threads) {}
 
 Engine::~Engine() { stop(true); }
 

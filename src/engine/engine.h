@@ -17,8 +17,9 @@ namespace tokenmill::engine {
 
 class Engine {
  public:
-  // n_threads: the kernels' pool, the engine thread included (0 = one per CPU).
-  explicit Engine(int n_threads = 0);
+  // n_threads: the kernels' pool, the engine thread included (0 = one per CPU); pin_threads
+  // binds each to its own CPU (ThreadPool).
+  explicit Engine(int n_threads = 0, bool pin_threads = false);
   ~Engine();  // stop(true)
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

@@ -78,7 +78,7 @@ ThreadPool::ThreadPool(int n_threads, bool pin_threads) {
   const std::vector<int> cpus = allowed_cpus();
   if (n_threads <= 0) n_threads = cpus.empty() ? 1 : static_cast<int>(cpus.size());
   n_threads_ = n_threads;
-  if (pin_threads && !cpus.empty()) pin_current_thread(cpus[0]);
+  if (pin_threads && !cpus.empty()) caller_cpu_ = cpus[0];
   workers_.reserve(n_threads_ - 1);
   for (int i = 1; i < n_threads_; ++i) {
     workers_.emplace_back([this, i, pin_threads, cpus] {
@@ -119,6 +119,10 @@ void ThreadPool::worker_main(int index) {
 void ThreadPool::run_erased(void (*fn)(void*, int), void* ctx) {
   if (t_in_task) throw std::logic_error("ThreadPool::run called from inside a pool task");
   std::lock_guard lock(run_mutex_);
+  if (caller_cpu_ >= 0 && bound_caller_ != std::this_thread::get_id()) {
+    pin_current_thread(caller_cpu_);
+    bound_caller_ = std::this_thread::get_id();
+  }
   job_fn_ = fn;
   job_ctx_ = ctx;
   error_ = nullptr;

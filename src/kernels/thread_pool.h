@@ -28,8 +28,10 @@ struct alignas(64) WaitWord {
 class ThreadPool {
  public:
   // n_threads counts the calling thread; 0 means one per CPU this process may use. With
-  // pin_threads, thread i is bound to the i-th of those CPUs (the caller included, for the
-  // rest of its life), which keeps a thread's cache warm between ops.
+  // pin_threads, worker i is bound to the i-th of those CPUs and a thread that calls run() to
+  // the first (for the rest of its life), which keeps a thread's cache warm between ops. The
+  // caller is bound in run(), not here, because a server builds its pool on one thread and
+  // computes on another.
   explicit ThreadPool(int n_threads = 0, bool pin_threads = false);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
@@ -83,6 +85,8 @@ class ThreadPool {
   void (*job_fn_)(void*, int) = nullptr;
   void* job_ctx_ = nullptr;
   bool stopping_ = false;
+  int caller_cpu_ = -1;  // where run()'s caller is bound; -1: unpinned
+  std::thread::id bound_caller_;
   std::mutex error_mutex_;
   std::exception_ptr error_;
 

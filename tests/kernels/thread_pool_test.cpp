@@ -4,10 +4,13 @@
 // where lost wake-ups and barrier races show.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -147,13 +150,30 @@ TEST(ThreadPool, CallersFromSeveralThreadsAreSerialised) {
   EXPECT_EQ(total.load(), 2 * 2000 * 2);
 }
 
-TEST(ThreadPool, PinnedPoolWorks) {
-  std::atomic<int> ran{0};
-  std::thread([&] {  // pinning binds the caller too, so use a thread of our own
-    ThreadPool pool(2, /*pin_threads=*/true);
-    for (int i = 0; i < 100; ++i) pool.run([&](int) { ran.fetch_add(1); });
+// The CPUs the calling thread may run on.
+std::vector<int> affinity() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0)
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+      if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return cpus;
+}
+
+// A pinned pool binds thread i to the i-th allowed CPU when it computes, and binds the thread
+// that calls run() (here not the one that built the pool, as in the server), not the builder.
+TEST(ThreadPool, PinnedPoolBindsComputingThreads) {
+  const std::vector<int> allowed = affinity();
+  std::vector<std::vector<int>> seen(2);
+  std::optional<ThreadPool> pool;
+  std::thread([&] { pool.emplace(2, /*pin_threads=*/true); }).join();
+  std::thread([&] {
+    for (int i = 0; i < 100; ++i) pool->run([&](int thread) { seen[thread] = affinity(); });
   }).join();
-  EXPECT_EQ(ran.load(), 200);
+  EXPECT_EQ(affinity(), allowed);  // this thread was never bound
+  for (int t = 0; t < 2; ++t) EXPECT_EQ(seen[t], std::vector<int>{allowed[t % allowed.size()]}) << "thread " << t;
+  pool.reset();
 }
 
 }  // namespace
