@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace tokenmill::kernels {
 
@@ -107,6 +108,23 @@ static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(Block
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144 &&
               sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 static_assert(sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136);
+
+// Q4_K / Q5_K's eight 6-bit scales and mins, each as the bytes of a 64-bit word in group
+// order: groups 0-3 in the low 6 bits of bytes g (scale) and g + 4 (min), groups 4-7 in the
+// nibbles of byte g + 4 with their top bits in bits 6-7 of bytes g - 4 (scale) and g (min).
+// Static, so that the ISA-flagged files that use it each keep their own copy (see
+// kernels/CMakeLists.txt).
+struct ScalesMins {
+  uint64_t scales, mins;
+};
+static inline ScalesMins q45_k_scales(const uint8_t* p) {
+  uint32_t w[3];
+  std::memcpy(w, p, 12);
+  const uint32_t six = 0x3F3F3F3F, low = 0x0F0F0F0F, top = 0x03030303;
+  const uint64_t scales_hi = (w[2] & low) | (w[0] >> 6 & top) << 4;
+  const uint64_t mins_hi = (w[2] >> 4 & low) | (w[1] >> 6 & top) << 4;
+  return {(w[0] & six) | scales_hi << 32, (w[1] & six) | mins_hi << 32};
+}
 
 // The IQ4 levels: denser near zero, where most weights are.
 inline constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,

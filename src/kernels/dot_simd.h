@@ -298,21 +298,6 @@ float dot_q3_k(const void* weight_row, const void* activation_row, int64_t n) {
   return result.total();
 }
 
-// Q4_K / Q5_K's eight 6-bit scales and mins, as the bytes of two words. Groups 0-3: low 6 bits
-// of bytes g (scale) and g + 4 (min); groups 4-7: nibbles of byte g + 4, top bits from bits
-// 6-7 of bytes g - 4 (scale) and g (min).
-struct ScalesMins {
-  uint64_t scales, mins;
-};
-ScalesMins q45_k_scales(const uint8_t* p) {
-  uint32_t w[3];
-  std::memcpy(w, p, 12);
-  const uint32_t six = 0x3F3F3F3F, low = 0x0F0F0F0F, top = 0x03030303;
-  const uint64_t scales_hi = (w[2] & low) | (w[0] >> 6 & top) << 4;
-  const uint64_t mins_hi = (w[2] >> 4 & low) | (w[1] >> 6 & top) << 4;
-  return {(w[0] & six) | scales_hi << 32, (w[1] & six) | mins_hi << 32};
-}
-
 // Q4_K and Q5_K: group 2c in the low nibbles of qs[32c .. 32c + 31], group 2c + 1 in the high
 // ones; Q5_K's fifth bit of group g is bit g of qh.
 template <class Block>

@@ -92,21 +92,6 @@ constexpr WordPicks word_picks() {
   return p;
 }
 
-// Q4_K / Q5_K's eight 6-bit scales and mins, each as the bytes of a word (layout in
-// block_layouts.h: groups 0-3 in the low 6 bits of bytes g and g + 4, groups 4-7 in the nibbles
-// of byte g + 8 with their top bits in bits 6-7 of bytes g and g + 4).
-struct ScalesMins {
-  uint64_t scales, mins;
-};
-ScalesMins q45_k_scales(const uint8_t* p) {
-  uint32_t w[3];
-  std::memcpy(w, p, 12);
-  const uint32_t six = 0x3F3F3F3F, low = 0x0F0F0F0F, top = 0x03030303;
-  const uint64_t scales_hi = (w[2] & low) | (w[0] >> 6 & top) << 4;
-  const uint64_t mins_hi = (w[2] >> 4 & low) | (w[1] >> 6 & top) << 4;
-  return {(w[0] & six) | scales_hi << 32, (w[1] & six) | mins_hi << 32};
-}
-
 // Q4_K and Q5_K: elements 64j .. 64j + 31 are the low nibbles of qs[32j .. 32j + 31], the next
 // 32 the high nibbles; Q5_K's fifth bit of element e is bit e / 32 of qh[e % 32].
 template <class B>
@@ -371,33 +356,29 @@ void tiles(const uint8_t* w, uint64_t row_bytes, int64_t n_rows, const uint8_t* 
   }
 }
 
-template <class F>
-struct KQuant {
-  template <int R, int T>
-  struct Kernel {
-    static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
-      k_quant_tile<F, R, T>(rows, a, a_stride, n_blocks, ldy);
-    }
-  };
-  static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
-                  int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
-    tiles<Kernel, 2, 8>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kSuperBlockSize, y, ldy);
-  }
+template <class F, int R, int T>
+struct KQuantTile {
+  static constexpr Tile run = k_quant_tile<F, R, T>;
+};
+template <class F, int R, int T>
+struct Block32Tile {
+  static constexpr Tile run = block32_tile<F, R, T>;
 };
 
-template <class F>
-struct Block32 {
+// Format F's tiles from the kernel family Family<F, R, T>, kRows x kTokens at most for prompts.
+template <template <class, int, int> class Family, class F, int kRows, int kTokens, int kBlockElements>
+struct Tiled {
   template <int R, int T>
-  struct Kernel {
-    static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
-      block32_tile<F, R, T>(rows, a, a_stride, n_blocks, ldy);
-    }
-  };
+  using Kernel = Family<F, R, T>;
   static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
                   int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
-    tiles<Kernel, 4, 4>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
+    tiles<Kernel, kRows, kTokens>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockElements, y, ldy);
   }
 };
+template <class F>
+using KQuant = Tiled<KQuantTile, F, 2, 8, kSuperBlockSize>;
+template <class F>
+using Block32 = Tiled<Block32Tile, F, 4, 4, kBlockSize>;
 
 constexpr QuantTiles make_quant_tiles() {
   return {Block32<Q8_0Codes>::run,        Block32<Q4_0Codes>::run,      Block32<Q5_0Codes>::run,
