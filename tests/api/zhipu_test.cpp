@@ -53,8 +53,17 @@ TEST(Zhipu, StreamChunksCarryRequestIdAndUsageComesLast) {
   }
   ASSERT_GE(chunks.size(), 2u) << r.body;
   for (const Json& c : chunks) EXPECT_EQ(c["request_id"], chunks[0]["id"]);  // none given: the response id
-  EXPECT_EQ(chunks.back()["usage"]["completion_tokens"], 3);
-  EXPECT_EQ(chunks.back()["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+  // As Zhipu streams: only the last chunk has a finish_reason, and it carries the usage too.
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    EXPECT_FALSE(chunks[i].contains("usage")) << chunks[i].dump();
+    EXPECT_TRUE(chunks[i]["choices"][0]["finish_reason"].is_null()) << chunks[i].dump();
+  }
+  const Json& last = chunks.back();
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "length") << last.dump();
+  EXPECT_EQ(last["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(last["usage"]["total_tokens"], last["usage"]["prompt_tokens"].get<int>() + 3);
+  EXPECT_TRUE(last["usage"]["prompt_tokens_details"]["cached_tokens"].is_number());
+  EXPECT_EQ(last["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
   EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
@@ -72,9 +81,12 @@ TEST(Zhipu, ErrorsCarryBusinessCodes) {
   const Json hi = {{{"role", "user"}, {"content", "hi"}}};
   EXPECT_EQ(error({{"model", "nope"}, {"messages", hi}}, 404)["code"], "1211");
   const Json short_id = error({{"model", "tiny"}, {"request_id", "abc"}, {"messages", hi}}, 400);
-  EXPECT_EQ(short_id["code"], "1210");
+  EXPECT_EQ(short_id["code"], "1214");  // "invalid ${field} parameter"
   EXPECT_NE(short_id["message"].get<std::string>().find("request_id"), std::string::npos);
-  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", "u1"}, {"messages", hi}}, 400)["code"], "1210");
+  EXPECT_EQ(error({{"model", "tiny"}, {"request_id", std::string(65, 'r')}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", "u1"}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", std::string(129, 'u')}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", 12345678}, {"messages", hi}}, 400)["code"], "1214");
   EXPECT_EQ(error({{"model", "tiny"}, {"thinking", {{"type", "maybe"}}}, {"messages", hi}}, 400)["code"], "1210");
   EXPECT_EQ(error({{"model", "tiny"}, {"do_sample", "no"}, {"messages", hi}}, 400)["code"], "1210");
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
