@@ -100,6 +100,7 @@ struct ChoiceDelta {
   std::vector<ToolCallOut> tool_calls;
   std::vector<TokenLogprobOut> logprobs;
   std::optional<FinishReason> finish_reason;
+  std::string stop_sequence;  // with finish_reason Stop: the stop sequence that ended it, if one did
 };
 
 struct Choice {
@@ -109,6 +110,7 @@ struct Choice {
   std::vector<ToolCallOut> tool_calls;
   std::vector<TokenLogprobOut> logprobs;
   FinishReason finish_reason = FinishReason::Stop;
+  std::string stop_sequence;  // finish_reason Stop because of this stop sequence
 };
 
 struct GenerationResponse {

@@ -42,6 +42,11 @@ class StopMatcher {
     for (const std::string& s : stops_) first = std::min(first, held_.find(s));
     if (first != std::string::npos) {
       hit = true;
+      for (const std::string& s : stops_)
+        if (held_.find(s) == first) {
+          matched_ = s;  // the first listed of those ending the text earliest
+          break;
+        }
       std::string out = held_.substr(0, first);
       held_.clear();
       return out;
@@ -58,10 +63,13 @@ class StopMatcher {
     return out;
   }
   std::string flush() { return std::exchange(held_, {}); }
+  // The stop sequence that ended the text; empty while none has.
+  const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
   std::string held_;
+  std::string matched_;
 };
 
 // Which generated tokens are reasoning: those produced while a <think> block is open — the
@@ -369,6 +377,7 @@ void ChoiceSink::on_finish(const engine::SequenceReport& report) {
       break;
   }
   last.finish_reason = choice_.finish_reason;
+  if (choice_.finish_reason == FinishReason::Stop) last.stop_sequence = choice_.stop_sequence = stops_.matched();
   owner_->choice_done(std::move(choice_), std::move(last), report, reasoning_tokens_);
   owner_.reset();
 }
