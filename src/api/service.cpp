@@ -30,10 +30,15 @@ uint64_t random_seed() {
 }
 
 // Text released as it is generated, except what might be the start of a stop sequence; once
-// a stop sequence appears, the text before it is the last released.
+// a stop sequence appears, the text before it is the last released. The request's stop
+// sequences come with the served model's own end-of-turn strings; only the request's are
+// reported as the one that stopped the text.
 class StopMatcher {
  public:
-  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  StopMatcher(std::vector<std::string> requested, const std::vector<std::string>& model_stops)
+      : stops_(std::move(requested)), requested_(stops_.size()) {
+    stops_.insert(stops_.end(), model_stops.begin(), model_stops.end());
+  }
 
   // Returns the text that can be released; sets `hit` when a stop sequence completed.
   std::string feed(std::string_view text, bool& hit) {
@@ -42,9 +47,9 @@ class StopMatcher {
     for (const std::string& s : stops_) first = std::min(first, held_.find(s));
     if (first != std::string::npos) {
       hit = true;
-      for (const std::string& s : stops_)
-        if (held_.find(s) == first) {
-          matched_ = s;  // the first listed of those ending the text earliest
+      for (size_t i = 0; i < requested_; ++i)
+        if (held_.find(stops_[i]) == first) {
+          matched_ = stops_[i];  // the first listed of those ending the text earliest
           break;
         }
       std::string out = held_.substr(0, first);
@@ -63,11 +68,12 @@ class StopMatcher {
     return out;
   }
   std::string flush() { return std::exchange(held_, {}); }
-  // The stop sequence that ended the text; empty while none has.
+  // The requested stop sequence that ended the text; empty while none has.
   const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
+  size_t requested_;  // stops_ begins with the request's
   std::string held_;
   std::string matched_;
 };
@@ -125,7 +131,7 @@ class ChoiceSink final : public engine::SequenceSink {
   ChoiceSink(std::shared_ptr<GenerationImpl> owner, int index, const ServedModel& model, OutputMode mode,
              const ChatParseOptions& chat, bool reasoning, bool logprobs, std::vector<std::string> stops,
              std::string forced_tool)
-      : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops)),
+      : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops), model.stop),
         parser_(chat), reasoning_(chat.thinking_open), count_reasoning_(reasoning), logprobs_(logprobs),
         forced_tool_(std::move(forced_tool)) {
     choice_.index = index;
@@ -561,9 +567,12 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
 
   const int64_t context = model->scheduler->context_length();
   const auto n_prompt = static_cast<int64_t>(prompt.size());
-  if (n_prompt >= context || (request.max_tokens && n_prompt + *request.max_tokens > context))
-    throw context_error(context, n_prompt, request.max_tokens, prompt_param);
-  const int64_t max_tokens = request.max_tokens.value_or(context - n_prompt);
+  std::optional<int64_t> asked = request.max_tokens;
+  if (asked && model->max_output_tokens > 0) asked = std::min(*asked, model->max_output_tokens);
+  if (n_prompt >= context || (asked && n_prompt + *asked > context))
+    throw context_error(context, n_prompt, asked, prompt_param);
+  int64_t max_tokens = asked.value_or(context - n_prompt);
+  if (model->max_output_tokens > 0) max_tokens = std::min(max_tokens, model->max_output_tokens);
 
   auto generation = std::make_shared<GenerationImpl>(request, *model, metrics_, std::move(listener), in_flight_);
   GenerationResponse& header = generation->header();
