@@ -415,6 +415,36 @@ TEST_F(MeteredServer, EveryModelRequestNeedsAKey) {
   EXPECT_EQ(r.status, 401);
 }
 
+// Refusals on the Anthropic routes are Anthropic-shaped: a bad key authentication_error (401),
+// an exhausted plan window rate_limit_error (429, with Retry-After), an empty balance
+// billing_error (402) — each {"type": "error", "error": {"type", "message"}}.
+TEST_F(MeteredServer, AnthropicRefusalsCarryAnthropicErrorTypes) {
+  const auto plan = std::filesystem::path(db_ + ".plan.json");
+  std::ofstream(plan) << R"({"name": "one", "period": "30d", "models": ["tiny"],
+    "windows": [{"name": "5h", "duration": "5h", "unit": "prompts", "limit": 1}]})";
+  admin("plans set --file " + plan.string());
+  std::filesystem::remove(plan);
+  const std::string planned = tenant("oneshot", "1");
+  admin("plans subscribe --tenant oneshot --plan one");
+  const std::string broke = tenant("broke", "0.000001");
+  start();
+  const std::string body = R"({"model":"tiny","max_tokens":4,"messages":[{"role":"user","content":"hi"}]})";
+  auto refused = [&](const std::string& key, int status, const char* type) {
+    const HttpReply r = post("/v1/messages", body, "x-api-key: " + key + "\r\n");
+    EXPECT_EQ(r.status, status) << r.body;
+    const Json j = Json::parse(r.body, nullptr, false);
+    EXPECT_EQ(j["type"], "error") << r.body;
+    EXPECT_EQ(j["error"]["type"], type) << r.body;
+    EXPECT_TRUE(j["error"]["message"].is_string()) << r.body;
+    return r;
+  };
+  EXPECT_EQ(post("/v1/messages", body, "x-api-key: " + planned + "\r\n").status, 200);
+  const HttpReply limited = refused(planned, 429, "rate_limit_error");
+  EXPECT_NE(limited.head.find("Retry-After"), std::string::npos) << limited.head;
+  refused(broke, 402, "billing_error");
+  refused("sk-not-a-key", 401, "authentication_error");
+}
+
 // Zhipu's coding-plan usage query reports the key's plan windows: a token window and a prompt
 // window in Zhipu's limit shape, their usage matching the ledger; a tenant billed by balance
 // has none, and a bad key is refused in the same envelope. Zhipu's own tools send the key in
