@@ -130,10 +130,11 @@ class ChoiceSink final : public engine::SequenceSink {
  public:
   ChoiceSink(std::shared_ptr<GenerationImpl> owner, int index, const ServedModel& model, OutputMode mode,
              const ChatParseOptions& chat, bool reasoning, bool logprobs, std::vector<std::string> stops,
-             std::string forced_tool)
+             std::string forced_tool, bool stream_tool_arguments)
       : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops), model.stop),
         parser_(chat), reasoning_(chat.thinking_open), count_reasoning_(reasoning), logprobs_(logprobs),
-        forced_tool_(std::move(forced_tool)) {
+        forced_tool_(std::move(forced_tool)),
+        stream_arguments_(stream_tool_arguments && mode == OutputMode::ForcedTool && !forced_tool_.empty()) {
     choice_.index = index;
   }
 
@@ -155,6 +156,10 @@ class ChoiceSink final : public engine::SequenceSink {
   bool count_reasoning_;
   bool logprobs_;
   std::string forced_tool_;  // ForcedTool: the function's name, or empty when the output names it
+  // A named forced call's output is its arguments, sent as generated; the first piece opens the
+  // call (its id and name), the rest carry no id.
+  bool stream_arguments_;
+  bool call_opened_ = false;
   bool stopped_ = false;
   int64_t reasoning_tokens_ = 0;
   std::string raw_;  // Json / ForcedTool: the whole output, parsed at the end
@@ -279,13 +284,19 @@ TokenLogprobOut ChoiceSink::logprob_entry(int32_t token, float logprob) const {
   return t;
 }
 
+// A tool call, or the next piece of the arguments of the last one.
+void append_call(std::vector<ToolCallOut>& calls, const ToolCallOut& c) {
+  if (c.id.empty() && !calls.empty() && calls.back().index == c.index) calls.back().arguments += c.arguments;
+  else calls.push_back(c);
+}
+
 void ChoiceSink::add(ChoiceDelta& into, const ChoiceDelta& d) {
   into.content += d.content;
   into.reasoning += d.reasoning;
-  for (const ToolCallOut& c : d.tool_calls) into.tool_calls.push_back(c);
+  for (const ToolCallOut& c : d.tool_calls) append_call(into.tool_calls, c);
   choice_.content += d.content;
   choice_.reasoning += d.reasoning;
-  for (const ToolCallOut& c : d.tool_calls) choice_.tool_calls.push_back(c);
+  for (const ToolCallOut& c : d.tool_calls) append_call(choice_.tool_calls, c);
 }
 
 // Released text to where it belongs: the chat parser (content, reasoning, tool calls), or
@@ -302,7 +313,11 @@ ChoiceDelta ChoiceSink::route(const std::string& text) {
       raw_ += text;
       break;
     case OutputMode::ForcedTool:
-      raw_ += text;  // a tool call is sent whole, at the end
+      raw_ += text;  // a tool call is sent whole, at the end, unless its arguments stream
+      if (stream_arguments_) {
+        d.tool_calls.push_back({0, call_opened_ ? "" : random_id("call_"), call_opened_ ? "" : forced_tool_, text});
+        call_opened_ = true;
+      }
       break;
     case OutputMode::Chat: {
       const ChatDelta c = parser_.feed(text);
@@ -352,7 +367,7 @@ void ChoiceSink::on_finish(const engine::SequenceReport& report) {
                               call.name, call.arguments});
     add(last, d);
   }
-  if (mode_ == OutputMode::ForcedTool) {
+  if (mode_ == OutputMode::ForcedTool && !call_opened_) {
     ChoiceDelta d;
     ToolCallOut call{0, random_id("call_"), forced_tool_, raw_};
     if (forced_tool_.empty()) {  // {"name": ..., "arguments": {...}}
@@ -600,7 +615,8 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
     seq.cache_salt = principal.cache_salt + '\x1f' + request.cache_salt;
     if (schema) seq.constraint = engine::json_constraint(schema, model->vocabulary);
     auto sink = std::make_shared<ChoiceSink>(generation, i, *model, mode, chat_options, count_reasoning,
-                                             request.logprobs, request.stop, forced_tool);
+                                             request.logprobs, request.stop, forced_tool,
+                                             request.stream && request.stream_tool_arguments);
     try {
       generation->add_sequence(model->scheduler->submit(std::move(seq), std::move(sink)));
     } catch (const engine::QueueFull& e) {

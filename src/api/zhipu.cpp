@@ -40,7 +40,12 @@ GenerationRequest parse_request(const Json& body) {
   const std::string user_id = bounded_string(body, "user_id", 6, 128);
   chat.erase("request_id");
   chat.erase("user_id");
-  chat.erase("tool_stream");  // tool calls are always sent whole, in one chunk
+  bool tool_stream = false;
+  if (const auto it = body.find("tool_stream"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw ApiError::invalid("tool_stream must be a boolean", "tool_stream");
+    tool_stream = *it;
+    chat.erase("tool_stream");
+  }
   if (const auto thinking = body.find("thinking"); thinking != body.end() && !thinking->is_null()) {
     const std::string type = thinking->is_object() ? thinking->value("type", "") : "";
     if (type != "enabled" && type != "disabled")
@@ -55,6 +60,7 @@ GenerationRequest parse_request(const Json& body) {
   }
   GenerationRequest r = openai::parse_chat_request(chat);
   r.request_id = request_id;
+  r.stream_tool_arguments = tool_stream;
   if (!user_id.empty()) r.user = user_id;
   return r;
 }
