@@ -65,6 +65,13 @@ class MeteredServer : public ::testing::Test {
     admin("balance top-up --tenant " + name + " --amount " + balance);
     return admin("keys create --tenant " + name + " " + key_options)["key"];
   }
+  // Defines a plan from its JSON (docs/MAAS.md) through `tokenmill admin plans set`.
+  void set_plan(const std::string& definition) {
+    const auto file = std::filesystem::path(db_ + ".plan.json");
+    std::ofstream(file) << definition;
+    admin("plans set --file " + file.string());
+    std::filesystem::remove(file);
+  }
   void start() {
     server_ = std::make_unique<ServerProcess>(serve_tiny({"--db", "sqlite:" + db_}));
     ASSERT_GT(server_->port(), 0) << server_->log();
@@ -183,12 +190,9 @@ TEST_F(MeteredServer, SixtyFourRequestsOnASmallBalance) {
 
 TEST_F(MeteredServer, SixtyFourRequestsOnAPlanWindow) {
   NEEDS_SDK();
-  const auto plan = std::filesystem::path(db_ + ".plan.json");
-  std::ofstream(plan) << R"({"name": "lite", "period": "30d", "models": ["tiny"],
+  set_plan(R"({"name": "lite", "period": "30d", "models": ["tiny"],
     "windows": [{"name": "5h", "duration": "5h", "anchor": "first_use", "unit": "prompts", "limit": 10},
-                {"name": "weekly", "duration": "7d", "unit": "prompts", "limit": 100}]})";
-  admin("plans set --file " + plan.string());
-  std::filesystem::remove(plan);
+                {"name": "weekly", "duration": "7d", "unit": "prompts", "limit": 100}]})");
   const std::string key = tenant("planco", "100");
   admin("plans subscribe --tenant planco --plan lite");
   start();
@@ -419,11 +423,8 @@ TEST_F(MeteredServer, EveryModelRequestNeedsAKey) {
 // an exhausted plan window rate_limit_error (429, with Retry-After), an empty balance
 // billing_error (402) — each {"type": "error", "error": {"type", "message"}}.
 TEST_F(MeteredServer, AnthropicRefusalsCarryAnthropicErrorTypes) {
-  const auto plan = std::filesystem::path(db_ + ".plan.json");
-  std::ofstream(plan) << R"({"name": "one", "period": "30d", "models": ["tiny"],
-    "windows": [{"name": "5h", "duration": "5h", "unit": "prompts", "limit": 1}]})";
-  admin("plans set --file " + plan.string());
-  std::filesystem::remove(plan);
+  set_plan(R"({"name": "one", "period": "30d", "models": ["tiny"],
+    "windows": [{"name": "5h", "duration": "5h", "unit": "prompts", "limit": 1}]})");
   const std::string planned = tenant("oneshot", "1");
   admin("plans subscribe --tenant oneshot --plan one");
   const std::string broke = tenant("broke", "0.000001");
@@ -450,12 +451,9 @@ TEST_F(MeteredServer, AnthropicRefusalsCarryAnthropicErrorTypes) {
 // has none, and a bad key is refused in the same envelope. Zhipu's own tools send the key in
 // Authorization without a scheme, so that works too.
 TEST_F(MeteredServer, ZhipuQuotaLimitReportsThePlanWindows) {
-  const auto plan = std::filesystem::path(db_ + ".plan.json");
-  std::ofstream(plan) << R"({"name": "pro", "period": "30d", "models": ["tiny"],
+  set_plan(R"({"name": "pro", "period": "30d", "models": ["tiny"],
     "windows": [{"name": "5h", "duration": "5h", "anchor": "first_use", "unit": "weighted_tokens", "limit": 100000},
-                {"name": "monthly", "duration": "30d", "unit": "prompts", "limit": 50}]})";
-  admin("plans set --file " + plan.string());
-  std::filesystem::remove(plan);
+                {"name": "monthly", "duration": "30d", "unit": "prompts", "limit": 50}]})");
   const std::string key = tenant("coder", "1");
   admin("plans subscribe --tenant coder --plan pro");
   const std::string payg = tenant("payg", "1");
