@@ -320,6 +320,8 @@ bool matmul_supports(TensorType type) { return has_dot(type); }
 QuantTileFn QuantTiles::find(TensorType weight) const {
   switch (weight) {
     case TensorType::Q8_0: return q8_0;
+    case TensorType::Q4_0: return q4_0;
+    case TensorType::Q5_0: return q5_0;
     case TensorType::Q4_K: return q4_k;
     case TensorType::Q5_K: return q5_k;
     case TensorType::Q6_K: return q6_k;

@@ -11,9 +11,10 @@
 // A super-block's lanes become floats once: times d_w d_a, less the group offsets (mins, or the
 // centring of Q6_K's codes) times d_a times Q8_K's 16-element sums.
 //
-// Q8_0 weights against Q8_0, two blocks per step: vpdpbusd takes the weights as unsigned bytes
-// w + 128, and each lane starts from -128 times its activations' sum, so it ends at sum(w a).
-// The lanes of each block are scaled by that block's d_w d_a.
+// Q8_0, Q4_0 and Q5_0 weights against Q8_0, two blocks per step: vpdpbusd takes the weights as
+// unsigned codes (w + 128, or the stored 4- / 5-bit q), and each lane starts from minus the
+// centre (128, 8, 16) times its activations' sum, so it ends at sum(w a). The lanes of each
+// block are scaled by that block's d_w d_a.
 //
 // Every tile prefetches a little ahead in each of its rows, so a decode keeps memory busy while
 // it computes.
@@ -225,7 +226,10 @@ void k_quant_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
     for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
-// ---- Q8_0.
+// ---- 32-element blocks against Q8_0: Q8_0, Q4_0 and Q5_0, two blocks per step. Each format
+// gives its 64 elements as unsigned codes q + kCentre, which vpdpbusd multiplies with the signed
+// activations; each lane starts from -kCentre times its activations' sum, so it ends at the sum
+// of the centred values times the activations.
 
 // [d0 x 8 | d1 x 8] from two half floats.
 __m512 pair_scales(uint16_t d0, uint16_t d1) {
@@ -233,36 +237,75 @@ __m512 pair_scales(uint16_t d0, uint16_t d1) {
   return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
                                _mm512_castps128_ps512(two));
 }
-// The 64 codes of blocks i and i + 1, or of block i and zeros.
-__m512i pair_codes(const BlockQ8_0* b, bool both) {
-  const __m512i first = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[0].qs)));
-  return both ? _mm512_inserti64x4(first, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[1].qs)), 1)
-              : _mm512_zextsi256_si512(_mm512_castsi512_si256(first));
+// Two 32-byte halves as one vector; the second zero when there is no second block.
+__m512i pair(__m256i first, __m256i second, bool both) {
+  return both ? _mm512_inserti64x4(_mm512_castsi256_si512(first), second, 1) : _mm512_zextsi256_si512(first);
+}
+__m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+// Stored signed bytes; flipping the sign bit adds 128.
+struct Q8_0Codes {
+  using Block = BlockQ8_0;
+  static constexpr int kCentre = 128;
+  static __m512i codes(const Block* b, bool both) {
+    return _mm512_xor_si512(pair(load32(b[0].qs), both ? load32(b[1].qs) : _mm256_setzero_si256(), both), bytes(0x80));
+  }
+};
+
+// Element j < 16 of a block is the low nibble of qs[j], element j + 16 its high nibble.
+template <class Block>
+__m256i nibble_codes(const Block& b) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs));
+  const __m128i low4 = _mm_set1_epi8(15);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
 }
 
-template <int R, int T>
-void q8_0_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+struct Q4_0Codes {
+  using Block = BlockQ4_0;
+  static constexpr int kCentre = 8;
+  static __m512i codes(const Block* b, bool both) {
+    return pair(nibble_codes(b[0]), both ? nibble_codes(b[1]) : _mm256_setzero_si256(), both);
+  }
+};
+
+// Q4_0's nibbles with element e's fifth bit from bit e of qh.
+struct Q5_0Codes {
+  using Block = BlockQ5_0;
+  static constexpr int kCentre = 16;
+  static __m512i codes(const Block* b, bool both) {
+    uint32_t qh[2] = {0, 0};
+    std::memcpy(&qh[0], b[0].qh, 4);
+    if (both) std::memcpy(&qh[1], b[1].qh, 4);
+    const __m512i nibbles = pair(nibble_codes(b[0]), both ? nibble_codes(b[1]) : _mm256_setzero_si256(), both);
+    return _mm512_or_si512(nibbles, _mm512_maskz_set1_epi8(qh[0] | uint64_t{qh[1]} << 32, 16));
+  }
+};
+
+template <class F, int R, int T>
+void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+  using Block = typename F::Block;
   __m512 acc[R][T];
   #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   for (int64_t i = 0; i < n_blocks; i += 2) {
-    prefetch_rows<R>(rows, n_blocks * sizeof(BlockQ8_0), i * sizeof(BlockQ8_0), 2 * sizeof(BlockQ8_0));
+    prefetch_rows<R>(rows, n_blocks * sizeof(Block), i * sizeof(Block), 2 * sizeof(Block));
     const bool both = i + 1 < n_blocks;
     __m512i act[T], start[T];
     __m512 da[T];
     #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const auto* q = reinterpret_cast<const BlockQ8_0*>(a + t * a_stride) + i;
-      act[t] = pair_codes(q, both);
-      start[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes(0x80), act[t]));
+      act[t] = pair(load32(q[0].qs), both ? load32(q[1].qs) : _mm256_setzero_si256(), both);
+      start[t] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                  _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes(F::kCentre), act[t]));
       da[t] = pair_scales(q[0].d, both ? q[1].d : 0);
     }
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const auto* b = reinterpret_cast<const BlockQ8_0*>(rows.w + r * rows.lane_stride) + i;
-      const __m512i codes = _mm512_xor_si512(pair_codes(b, both), bytes(0x80));
+      const auto* b = reinterpret_cast<const Block*>(rows.w + r * rows.lane_stride) + i;
+      const __m512i codes = F::codes(b, both);
       const __m512 dw = pair_scales(b[0].d, both ? b[1].d : 0);
       #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
@@ -342,19 +385,23 @@ struct KQuant {
   }
 };
 
-template <int R, int T>
-struct Q8_0Kernel {
-  static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
-    q8_0_tile<R, T>(rows, a, a_stride, n_blocks, ldy);
+template <class F>
+struct Block32 {
+  template <int R, int T>
+  struct Kernel {
+    static void run(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+      block32_tile<F, R, T>(rows, a, a_stride, n_blocks, ldy);
+    }
+  };
+  static void run(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
+                  int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
+    tiles<Kernel, 4, 4>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
   }
 };
-void q8_0_tiles(const uint8_t* w, uint64_t w_stride, int64_t n_rows, const uint8_t* a, uint64_t a_stride,
-                int64_t n_tokens, int64_t n, float* y, int64_t ldy) {
-  tiles<Q8_0Kernel, 4, 4>(w, w_stride, n_rows, a, a_stride, n_tokens, n / kBlockSize, y, ldy);
-}
 
 constexpr QuantTiles make_quant_tiles() {
-  return {q8_0_tiles, KQuant<Q45K<BlockQ4_K>>::run, KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
+  return {Block32<Q8_0Codes>::run,        Block32<Q4_0Codes>::run,      Block32<Q5_0Codes>::run,
+          KQuant<Q45K<BlockQ4_K>>::run, KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
 }
 
 }  // namespace

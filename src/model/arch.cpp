@@ -47,6 +47,8 @@ const std::vector<TensorSpec> kTensorSpecs = {
     {K::AttnQBias, "attn_q.bias", Scope::Block, {Dim::QDim}},
     {K::AttnKBias, "attn_k.bias", Scope::Block, {Dim::KvDim}},
     {K::AttnVBias, "attn_v.bias", Scope::Block, {Dim::KvDim}},
+    {K::AttnQkv, "attn_qkv.weight", Scope::Block, {Dim::Embd, Dim::QkvDim}},
+    {K::AttnQkvBias, "attn_qkv.bias", Scope::Block, {Dim::QkvDim}},
     {K::AttnQNorm, "attn_q_norm.weight", Scope::Block, {Dim::HeadDim}},
     {K::AttnKNorm, "attn_k_norm.weight", Scope::Block, {Dim::HeadDim}},
     {K::AttnOut, "attn_output.weight", Scope::Block, {Dim::QDim, Dim::Embd}},
@@ -92,6 +94,13 @@ const std::vector<ArchInfo> kArchs = {
     {Arch::Qwen3, "qwen3", common_keys({kKeyLength, kValueLength}),
      {K::TokenEmbd, K::OutputNorm, K::Output, K::AttnNorm, K::AttnQ, K::AttnK, K::AttnV, K::AttnQNorm,
       K::AttnKNorm, K::AttnOut, K::FfnNorm, K::FfnGate, K::FfnUp, K::FfnDown}},
+    // GLM-4-9B (and ChatGLM3): q, k and v fused with their bias, gate and up fused, RoPE on half
+    // of each head. The converter writes no head size; it is embedding_length / head_count.
+    {Arch::ChatGlm, "chatglm",
+     {kContextLength, kEmbeddingLength, kFeedForwardLength, kBlockCount, kHeadCount, kHeadCountKv, kRmsEps,
+      kRopeDimensionCount, kRopeFreqBase},
+     {K::TokenEmbd, K::OutputNorm, K::Output, K::AttnNorm, K::AttnQkv, K::AttnQkvBias, K::AttnOut, K::FfnNorm,
+      K::FfnGateUp, K::FfnDown}},
     {Arch::Glm4, "glm4", common_keys({kKeyLength, kValueLength, kRopeDimensionCount}),
      {K::TokenEmbd, K::OutputNorm, K::Output, K::AttnNorm, K::AttnQ, K::AttnK, K::AttnV, K::AttnQBias,
       K::AttnKBias, K::AttnVBias, K::AttnOut, K::AttnPostNorm, K::FfnNorm, K::FfnGateUp, K::FfnDown,
@@ -116,6 +125,10 @@ bool has_kind(const ArchInfo& arch, TensorKind kind) {
   return std::find(arch.tensors.begin(), arch.tensors.end(), kind) != arch.tensors.end();
 }
 
+bool has_key(const ArchInfo& arch, const HParamKey& key) {
+  return std::any_of(arch.keys.begin(), arch.keys.end(), [&](const HParamKey& k) { return k.suffix == key.suffix; });
+}
+
 uint64_t resolve(Dim dim, const HParams& hp) {
   switch (dim) {
     case Dim::Embd: return hp.n_embd;
@@ -123,6 +136,7 @@ uint64_t resolve(Dim dim, const HParams& hp) {
     case Dim::Vocab: return hp.n_vocab;
     case Dim::QDim: return hp.q_dim();
     case Dim::KvDim: return hp.kv_dim();
+    case Dim::QkvDim: return hp.qkv_dim();
     case Dim::HeadDim: return hp.head_dim;
     case Dim::RotHalf: return hp.n_rot / 2;
     case Dim::Ff: return hp.n_ff;
@@ -185,6 +199,10 @@ void validate(const ArchInfo& arch, const HParams& hp) {
           "head_count must be a multiple of head_count_kv");
   require(hp.n_rot % 2 == 0 && hp.n_rot > 0 && hp.n_rot <= hp.head_dim, arch,
           "rotary dimensions must be even and at most the head size");
+  // Without a key_length key the head size is embedding_length / head_count; a remainder would
+  // leave q narrower than the residual stream, which these files' attn_output cannot take.
+  require(has_key(arch, kKeyLength) || hp.q_dim() == hp.n_embd, arch,
+          "embedding_length must be a multiple of head_count (the file gives no attention.key_length)");
   // llama.cpp rejects partial RoPE for llama files.
   require(arch.arch != Arch::Llama || hp.n_rot == hp.head_dim, arch, "rope.dimension_count must equal the head size");
   const bool moe = has_kind(arch, TensorKind::FfnGateInp);

@@ -21,7 +21,7 @@
 
 namespace tokenmill::model {
 
-enum class Arch { Llama, Qwen2, Qwen3, Glm4, Glm4Moe, Qwen3Moe };
+enum class Arch { Llama, Qwen2, Qwen3, ChatGlm, Glm4, Glm4Moe, Qwen3Moe };
 
 struct HParams {
   uint32_t n_vocab = 0;
@@ -52,6 +52,7 @@ struct HParams {
   uint32_t n_layer() const { return n_block - n_nextn; }  // blocks that run
   uint32_t q_dim() const { return n_head * head_dim; }
   uint32_t kv_dim() const { return n_head_kv * head_dim; }
+  uint32_t qkv_dim() const { return q_dim() + 2 * kv_dim(); }
   bool is_moe_block(uint32_t block) const { return n_expert > 0 && block >= n_dense_lead; }
 };
 
@@ -68,7 +69,9 @@ struct HParamKey {
 // its pre-FFN norm "post_attention_norm", GLM-4 uses that name for a real post-norm).
 enum class TensorKind {
   TokenEmbd, OutputNorm, Output, RopeFreqs,
-  AttnNorm, AttnQ, AttnK, AttnV, AttnQBias, AttnKBias, AttnVBias, AttnQNorm, AttnKNorm, AttnOut,
+  AttnNorm, AttnQ, AttnK, AttnV, AttnQBias, AttnKBias, AttnVBias,
+  AttnQkv, AttnQkvBias,  // q, k and v fused into one attn_qkv of q_dim + 2*kv_dim rows (GLM-4-9B)
+  AttnQNorm, AttnKNorm, AttnOut,
   AttnPostNorm,       // normalises the attention output before the residual add (GLM-4)
   FfnNorm,
   FfnNormPostAttn,    // the pre-FFN norm under GLM-4.5's name post_attention_norm
@@ -92,7 +95,7 @@ enum class Scope {
 };
 
 // A symbolic dimension, resolved against HParams.
-enum class Dim { Embd, Embd2, Vocab, QDim, KvDim, HeadDim, RotHalf, Ff, Ff2, FfExp, FfShexp, Expert };
+enum class Dim { Embd, Embd2, Vocab, QDim, KvDim, QkvDim, HeadDim, RotHalf, Ff, Ff2, FfExp, FfShexp, Expert };
 
 // Tensors that only some models of an architecture have.
 enum class Condition { Always, Untied, SharedExpert, RopeFreqs };

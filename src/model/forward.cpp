@@ -123,11 +123,19 @@ void Forward::attention_block(int layer, std::span<const SequenceInput> batch) {
   each_row(n, [&](int64_t t) {
     k.rms_norm(x_.data() + t * E, w(K::AttnNorm).data(), h_.data() + t * E, E, hp.rms_eps);
   });
-  const MatmulJob qkv[] = {{w(K::AttnQ).matrix(), h_.data(), q_.data(), n},
-                           {w(K::AttnK).matrix(), h_.data(), k_.data(), n},
-                           {w(K::AttnV).matrix(), h_.data(), v_.data(), n}};
-  kernels::matmul(pool_, qkv);
+  const Weight& fused = w(K::AttnQkv);
+  if (fused) {
+    // One matrix of QD + 2*KVD rows: queries, then keys, then values.
+    qkv_.resize(static_cast<size_t>(n) * hp.qkv_dim());
+    kernels::matmul(pool_, fused.matrix(), h_.data(), qkv_.data(), n);
+  } else {
+    const MatmulJob qkv[] = {{w(K::AttnQ).matrix(), h_.data(), q_.data(), n},
+                             {w(K::AttnK).matrix(), h_.data(), k_.data(), n},
+                             {w(K::AttnV).matrix(), h_.data(), v_.data(), n}};
+    kernels::matmul(pool_, qkv);
+  }
 
+  const float* qkv_bias = w(K::AttnQkvBias).data();
   const float *q_bias = w(K::AttnQBias).data(), *k_bias = w(K::AttnKBias).data(), *v_bias = w(K::AttnVBias).data();
   const float *q_norm = w(K::AttnQNorm).data(), *k_norm = w(K::AttnKNorm).data();
   const kernels::RopeConfig& rope = model_.rope();
@@ -135,6 +143,14 @@ void Forward::attention_block(int layer, std::span<const SequenceInput> batch) {
     float* q = q_.data() + t * QD;
     float* kr = k_.data() + t * KVD;
     float* v = v_.data() + t * KVD;
+    if (fused) {
+      // Split the fused row so everything below (and attention) sees separate q, k and v.
+      float* row = qkv_.data() + t * (QD + 2 * KVD);
+      if (qkv_bias) add_in_place(row, qkv_bias, QD + 2 * KVD);
+      std::copy_n(row, QD, q);
+      std::copy_n(row + QD, KVD, kr);
+      std::copy_n(row + QD + KVD, KVD, v);
+    }
     if (q_bias) add_in_place(q, q_bias, QD);
     if (k_bias) add_in_place(kr, k_bias, KVD);
     if (v_bias) add_in_place(v, v_bias, KVD);

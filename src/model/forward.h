@@ -1,6 +1,6 @@
 // The transformer forward pass, one skeleton for every architecture: the per-architecture
 // differences are data — which tensors the model has (biases, QK norms, post-norms, fused
-// gate/up, experts) and the settings Model derived from the metadata (RoPE, router).
+// q/k/v, fused gate/up, experts) and the settings Model derived from the metadata (RoPE, router).
 //
 // A call runs a batch that may mix several sequences, each with its own KV cache and its own
 // positions (a prompt being prefilled next to other sequences' single decode tokens), which is
@@ -65,6 +65,7 @@ class Forward {
   std::vector<int64_t> output_rows_;  // token rows whose logits are returned
   // Activations, one row per token: the residual stream and scratch for each stage.
   std::vector<float> x_, h_, q_, k_, v_, att_, o_, ff_a_, ff_b_, ff_out_, rope_cos_, rope_sin_;
+  std::vector<float> qkv_;  // output of a fused q/k/v projection, before it is split
   // Mixture-of-experts scratch: router output, chosen experts and their weights per token,
   // and the rows gathered for each expert.
   std::vector<float> router_, moe_weights_, moe_in_, moe_gate_, moe_up_, moe_out_;

@@ -27,6 +27,7 @@ constexpr ArchRuntime kArchRuntime[] = {
     {Arch::Llama, RopeMode::normal, Routing::Gating::Softmax, false},
     {Arch::Qwen2, RopeMode::neox, Routing::Gating::Softmax, false},
     {Arch::Qwen3, RopeMode::neox, Routing::Gating::Softmax, false},
+    {Arch::ChatGlm, RopeMode::normal, Routing::Gating::Softmax, false},
     {Arch::Glm4, RopeMode::normal, Routing::Gating::Softmax, false},
     {Arch::Glm4Moe, RopeMode::neox, Routing::Gating::Sigmoid, false},
     {Arch::Qwen3Moe, RopeMode::neox, Routing::Gating::Softmax, true},

@@ -67,6 +67,19 @@ const std::vector<PresetRow> kPresets = {
     {Arch::Qwen3, Preset::B1,  // Qwen3-1.7B
      {.n_ctx_train = 40960, .n_embd = 2048, .n_block = 28, .n_head = 16, .n_head_kv = 8, .head_dim = 128,
       .n_rot = 128, .n_ff = 6144, .rope_freq_base = 1e6f, .rms_eps = 1e-6f, .tied_embeddings = true}},
+    // GLM-4-9B: q, k and v fused with one bias, gate and up fused, RoPE on half of each head,
+    // separate output; q as wide as the residual stream (there is no head size key). The 1b
+    // shape is GLM-4-9B's narrowed, with glm-4-9b-chat's rope base (10000 x rope_ratio 500)
+    // and norm epsilon.
+    {Arch::ChatGlm, Preset::Tiny,
+     {.n_ctx_train = 2048, .n_embd = 64, .n_block = 2, .n_head = 4, .n_head_kv = 2, .head_dim = 16, .n_rot = 8,
+      .n_ff = 128, .rope_freq_base = 10000, .rms_eps = 1e-5f}},
+    {Arch::ChatGlm, Preset::Small,
+     {.n_ctx_train = 4096, .n_embd = 256, .n_block = 4, .n_head = 4, .n_head_kv = 2, .head_dim = 64, .n_rot = 32,
+      .n_ff = 512, .rope_freq_base = 10000, .rms_eps = 1e-5f}},
+    {Arch::ChatGlm, Preset::B1,
+     {.n_ctx_train = 131072, .n_embd = 2048, .n_block = 16, .n_head = 16, .n_head_kv = 2, .head_dim = 128,
+      .n_rot = 64, .n_ff = 6144, .rope_freq_base = 5e6f, .rms_eps = 1.5625e-7f}},
     // GLM-4-0414: RoPE on half of each head, q/k/v biases, post-norms, gate and up fused.
     {Arch::Glm4, Preset::Tiny,
      {.n_ctx_train = 2048, .n_embd = 64, .n_block = 2, .n_head = 4, .n_head_kv = 2, .head_dim = 16, .n_rot = 8,
@@ -144,9 +157,11 @@ Init init_for(const TensorDesc& t, const HParams& hp) {
     case K::AttnQ:
     case K::AttnK: return {0, kSqrt2 / std::sqrt(embd)};  // q and k of std sqrt(2): logits ~2
     case K::AttnV: return {0, 1.0f / std::sqrt(embd)};
+    case K::AttnQkv: return {0, kSqrt2 / std::sqrt(embd)};  // one scale: q and k's (v's rows a little wider)
     case K::AttnQBias:
     case K::AttnKBias:
-    case K::AttnVBias: return {0, 0.1f};
+    case K::AttnVBias:
+    case K::AttnQkvBias: return {0, 0.1f};
     case K::AttnOut: return {0, branch / std::sqrt(fan_in)};
     case K::AttnPostNorm:
     case K::FfnPostNorm: return {branch, 0.1f * branch};  // these set the branch's size

@@ -61,7 +61,7 @@ TEST_F(MakeModelCli, BadArgumentsGiveClearErrors) {
     EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
   };
   expect_error(run_tokenmill("make-model --arch gpt5 --preset tiny --quant F16" + out),
-               "--arch gpt5: unknown architecture (one of llama, qwen2, qwen3, glm4, glm4moe, qwen3moe)");
+               "--arch gpt5: unknown architecture (one of llama, qwen2, qwen3, chatglm, glm4, glm4moe, qwen3moe)");
   expect_error(run_tokenmill("make-model --arch llama --preset huge --quant F16" + out),
                "--preset huge: unknown preset (one of tiny, small, 1b)");
   expect_error(run_tokenmill("make-model --arch llama --preset tiny --quant Q4_K" + out),

@@ -117,7 +117,8 @@ TEST_P(PerplexityGenerated, AgreesWithLlamaCpp) {
 INSTANTIATE_TEST_SUITE_P(Archs, PerplexityGenerated,
                          ::testing::Values(Generated{"llama", "Q4_K_M"}, Generated{"llama", "Q8_0"},
                                            Generated{"qwen2", "Q8_0"}, Generated{"qwen3", "Q4_K_M"},
-                                           Generated{"glm4", "Q4_K_M"}, Generated{"glm4moe", "Q4_K_M"},
+                                           Generated{"chatglm", "Q4_K_M"}, Generated{"glm4", "Q4_K_M"},
+                                           Generated{"glm4moe", "Q4_K_M"},
                                            Generated{"qwen3moe", "Q8_0"}),
                          [](const auto& info) { return std::string(info.param.arch) + "_" + info.param.quant; });
 

@@ -37,7 +37,7 @@ TEST(Arch, TensorSpecTableIsIndexedByKind) {
 }
 
 TEST(Arch, NamesRoundTrip) {
-  for (const char* name : {"llama", "qwen2", "qwen3", "glm4", "glm4moe", "qwen3moe"}) {
+  for (const char* name : {"llama", "qwen2", "qwen3", "chatglm", "glm4", "glm4moe", "qwen3moe"}) {
     const auto arch = arch_from_name(name);
     ASSERT_TRUE(arch.has_value()) << name;
     EXPECT_EQ(arch_info(*arch).name, name);
@@ -89,6 +89,31 @@ TEST(Arch, Glm4FusesGateAndUpAndHasPostNorms) {
   EXPECT_EQ(m.at("blk.0.post_attention_norm.weight"), (std::vector<uint64_t>{64}));
   EXPECT_EQ(m.at("blk.0.post_ffw_norm.weight"), (std::vector<uint64_t>{64}));
   EXPECT_EQ(m.at("blk.0.attn_k.bias"), (std::vector<uint64_t>{32}));
+}
+
+TEST(Arch, ChatGlmFusesQkvWithBiasAndGateUp) {
+  HParams hp = llama_like();
+  hp.tied_embeddings = false;
+  hp.has_rope_freqs = false;
+  hp.n_rot = 8;
+  const auto ts = model_tensors(arch_info(Arch::ChatGlm), hp);
+  const auto m = shapes_by_name(ts);
+  EXPECT_EQ(ts.size(), 3u + 2 * 7);  // output, output_norm, token_embd; 7 per block
+  EXPECT_EQ(m.at("blk.0.attn_qkv.weight"), (std::vector<uint64_t>{64, 64 + 2 * 32}));
+  EXPECT_EQ(m.at("blk.1.attn_qkv.bias"), (std::vector<uint64_t>{128}));
+  EXPECT_EQ(m.at("blk.0.attn_output.weight"), (std::vector<uint64_t>{64, 64}));
+  EXPECT_EQ(m.at("blk.0.ffn_up.weight"), (std::vector<uint64_t>{64, 192}));
+  EXPECT_EQ(m.count("blk.0.attn_q.weight"), 0u);
+  EXPECT_EQ(m.count("blk.0.ffn_gate.weight"), 0u);
+  EXPECT_EQ(m.count("blk.0.post_attention_norm.weight"), 0u);
+  // The converter's key order, and no head size keys.
+  std::vector<std::string> keys;
+  for (const auto& e : hparam_metadata(arch_info(Arch::ChatGlm), hp)) keys.push_back(e.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"chatglm.context_length", "chatglm.embedding_length",
+                                            "chatglm.feed_forward_length", "chatglm.block_count",
+                                            "chatglm.attention.head_count", "chatglm.attention.head_count_kv",
+                                            "chatglm.attention.layer_norm_rms_epsilon",
+                                            "chatglm.rope.dimension_count", "chatglm.rope.freq_base"}));
 }
 
 TEST(Arch, Glm4MoeHasDenseLeadMoeBlocksAndNextn) {
@@ -146,6 +171,14 @@ TEST(Arch, ValidateRejectsInconsistentHParams) {
   hp = llama_like();
   hp.has_rope_freqs = true;
   EXPECT_THROW(validate(arch_info(Arch::Qwen3), hp), Error);
+  // Without a head size key, q must be exactly as wide as the embedding.
+  hp = llama_like();
+  hp.has_rope_freqs = false;
+  hp.n_rot = 8;
+  EXPECT_NO_THROW(validate(arch_info(Arch::ChatGlm), hp));
+  hp.head_dim = 32;
+  EXPECT_THROW(validate(arch_info(Arch::ChatGlm), hp), Error);
+  EXPECT_NO_THROW(validate(arch_info(Arch::Qwen3), hp)) << "qwen3 gives its head size";
 }
 
 TEST(Arch, HParamKeysHaveConverterValueTypes) {

@@ -30,6 +30,15 @@ TEST(ModelLoad, DerivesPerArchitectureSettings) {
   EXPECT_TRUE(glm4.block(0, TensorKind::FfnGateUp));
   EXPECT_FALSE(glm4.block(0, TensorKind::FfnGate));
 
+  const Model chatglm = Model::load(synthetic_model(Arch::ChatGlm, Preset::Tiny, "F32"));
+  EXPECT_EQ(chatglm.rope().mode, kernels::RopeMode::normal);
+  EXPECT_EQ(chatglm.rope().n_rot, 8) << "partial rotary";
+  EXPECT_EQ(chatglm.hparams().head_dim, 16u) << "embedding_length / head_count";
+  EXPECT_TRUE(chatglm.block(1, TensorKind::AttnQkv));
+  EXPECT_TRUE(chatglm.block(1, TensorKind::AttnQkvBias));
+  EXPECT_FALSE(chatglm.block(1, TensorKind::AttnQ));
+  EXPECT_NE(&chatglm.output(), &chatglm.global(TensorKind::TokenEmbd)) << "separate output head";
+
   const Model glm45 = Model::load(synthetic_model(Arch::Glm4Moe, Preset::Tiny, "F32"));
   EXPECT_EQ(glm45.rope().mode, kernels::RopeMode::neox);
   EXPECT_EQ(glm45.routing().gating, Routing::Gating::Sigmoid);
@@ -109,6 +118,18 @@ TEST(ModelLoad, RejectsBadFiles) {
                                  return true;
                                }),
                     "output_norm.weight has type I32");
+  // GLM-4-9B files give no head size: the heads must divide the embedding.
+  const std::string chatglm = synthetic_model(Arch::ChatGlm, Preset::Tiny, "F32");
+  expect_load_error(copy_model(chatglm, "bad-chatglm-heads.gguf", {{"chatglm.attention.head_count", V(uint32_t{6})}}),
+                    "embedding_length must be a multiple of head_count");
+  expect_load_error(copy_model(chatglm, "bad-chatglm-rot.gguf", {{"chatglm.rope.dimension_count", V(uint32_t{7})}}),
+                    "rotary dimensions");
+  expect_load_error(copy_model(chatglm, "bad-chatglm-qkv.gguf", {},
+                               [](testing::TensorEdit& t) {
+                                 if (t.name == "blk.0.attn_qkv.bias") t.shape = {32, 4};  // same bytes, wrong shape
+                                 return true;
+                               }),
+                    "blk.0.attn_qkv.bias has shape [32, 4], expected [128]");
   const std::string moe = synthetic_model(Arch::Glm4Moe, Preset::Tiny, "F32");
   expect_load_error(copy_model(moe, "bad-gating.gguf", {{"glm4moe.expert_gating_func", V(uint32_t{7})}}),
                     "expert_gating_func");

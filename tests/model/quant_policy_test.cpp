@@ -147,6 +147,25 @@ TEST(QuantPolicy, Q3KMAndQ2KMixtures) {
   EXPECT_EQ(plan(Arch::Qwen2, Preset::Small, "Q2_K").at("blk.0.attn_v.weight"), T::Q3_K);  // GQA 2
 }
 
+// GLM-4-9B small: 4 blocks. llama-quantize gives the fused attn_qkv attn_v's rules (its own
+// attn_qkv rule comes after the attn_v-like one and never applies to these types).
+TEST(QuantPolicy, FusedQkvFollowsAttnVRules) {
+  auto m = plan(Arch::ChatGlm, Preset::Small, "Q4_K_M");
+  EXPECT_EQ(m.at("blk.0.attn_qkv.weight"), T::Q4_K);
+  EXPECT_EQ(m.at("blk.1.attn_qkv.weight"), T::Q4_K);
+  EXPECT_EQ(m.at("blk.2.attn_qkv.weight"), T::Q6_K);
+  EXPECT_EQ(m.at("blk.3.attn_qkv.weight"), T::Q6_K);
+  EXPECT_EQ(m.at("blk.0.attn_qkv.bias"), T::F32);
+  EXPECT_EQ(m.at("blk.3.ffn_up.weight"), T::Q4_K);
+  EXPECT_EQ(m.at("blk.3.ffn_down.weight"), T::Q6_K);
+  EXPECT_EQ(m.at("output.weight"), T::Q6_K);
+  EXPECT_EQ(m.at("token_embd.weight"), T::Q4_K);
+  m = plan(Arch::ChatGlm, Preset::Small, "Q3_K_M");
+  EXPECT_EQ(m.at("blk.1.attn_qkv.weight"), T::Q5_K);
+  EXPECT_EQ(m.at("blk.2.attn_qkv.weight"), T::Q4_K);
+  EXPECT_EQ(plan(Arch::ChatGlm, Preset::Small, "Q2_K").at("blk.0.attn_qkv.weight"), T::Q3_K);  // GQA 2
+}
+
 TEST(QuantPolicy, ResultDoesNotDependOnInputOrder) {
   const FileType* ft = find_file_type("Q4_K_M");
   const HParams hp = preset_hparams(Arch::Qwen2, Preset::B1, 1000);

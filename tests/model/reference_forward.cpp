@@ -36,7 +36,7 @@ class Reference {
     base_ = float_key("rope.freq_base", 10000.0);
     n_ctx_train_ = uint_key("context_length");
     n_expert_used_ = uint_key("expert_used_count", 0);
-    // RoPE pairs neighbours in the Llama and GLM-4 graphs, halves (GPT-NeoX style) in the Qwen
+    // RoPE pairs neighbours in the Llama, GLM-4-9B and GLM-4-0414 graphs, halves (GPT-NeoX style) in the Qwen
     // families and GLM-4.5.
     neox_ = arch_ == "qwen2" || arch_ == "qwen3" || arch_ == "qwen3moe" || arch_ == "glm4moe";
   }
@@ -185,9 +185,18 @@ class Reference {
     std::vector<Vec> q(n), k(n), v(n);
     for (size_t t = 0; t < n; ++t) {
       const Vec h = rms_norm(x[t], tensor(blk(l, "attn_norm.weight")).data);
-      q[t] = project(l, "attn_q", h);
-      k[t] = project(l, "attn_k", h);
-      v[t] = project(l, "attn_v", h);
+      if (has(blk(l, "attn_qkv.weight"))) {
+        // GLM-4-9B: one projection whose rows are all query heads, then key heads, then value heads.
+        const Vec all = project(l, "attn_qkv", h);
+        const uint64_t nq = n_head_ * head_dim_, nkv = n_head_kv_ * head_dim_;
+        q[t].assign(all.begin(), all.begin() + nq);
+        k[t].assign(all.begin() + nq, all.begin() + nq + nkv);
+        v[t].assign(all.begin() + nq + nkv, all.end());
+      } else {
+        q[t] = project(l, "attn_q", h);
+        k[t] = project(l, "attn_k", h);
+        v[t] = project(l, "attn_v", h);
+      }
       if (has(blk(l, "attn_q_norm.weight"))) head_norm(q[t], n_head_, tensor(blk(l, "attn_q_norm.weight")).data);
       if (has(blk(l, "attn_k_norm.weight"))) head_norm(k[t], n_head_kv_, tensor(blk(l, "attn_k_norm.weight")).data);
       rope(q[t], n_head_, t);
@@ -226,7 +235,7 @@ class Reference {
     }
   }
 
-  // down(silu(gate h) * up h); GLM-4 stores gate and up as one matrix, gate rows first.
+  // down(silu(gate h) * up h); GLM-4 and GLM-4-9B store gate and up as one matrix, gate rows first.
   Vec dense(uint64_t l, const Vec& h, const std::string& suffix) {
     Vec gate, up;
     if (!has(blk(l, "ffn_gate" + suffix + ".weight"))) {
