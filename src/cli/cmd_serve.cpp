@@ -1,6 +1,7 @@
 // `tokenmill serve --model NAME=PATH [--model ...] [--listen ADDR:PORT] [--threads N]
 // [--kv-budget SIZE] [--db URL] ...`: loads the models, starts the engine thread and serves the
-// OpenAI-compatible API until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+// OpenAI, Anthropic Messages and Zhipu v4 APIs until SIGTERM or SIGINT, then shuts down
+// gracefully and exits 0.
 // Prints "listening on http://ADDR:PORT" to stderr once the socket is bound (port 0 picks one).
 //
 // With --db every model request needs an API key and is metered (tenants, prices, plans, limits,
@@ -179,7 +180,7 @@ void serve(const ServeArgs& args) {
 }  // namespace
 
 void register_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Serve models over the OpenAI-compatible HTTP API");
+  auto* cmd = app.add_subcommand("serve", "Serve models over the OpenAI, Anthropic Messages and Zhipu v4 HTTP APIs");
   auto args = std::make_shared<ServeArgs>();
   cmd->add_option("--model", args->models, "NAME=PATH of a GGUF model to serve (repeatable)")->required();
   cmd->add_option("--chat-template", args->chat_templates, "NAME=FILE: a chat template for model NAME (repeatable)");
