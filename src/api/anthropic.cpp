@@ -108,7 +108,8 @@ Json chat_tool_choice(const Json& choice) {
   throw ApiError::invalid("tool_choice must be {\"type\": auto | any | none | tool (with a name)}", "tool_choice");
 }
 
-const char* stop_reason(FinishReason reason) {
+const char* stop_reason(FinishReason reason, const std::string& stop_sequence) {
+  if (reason == FinishReason::Stop && !stop_sequence.empty()) return "stop_sequence";
   switch (reason) {
     case FinishReason::Length: return "max_tokens";
     case FinishReason::ToolCalls: return "tool_use";
@@ -180,9 +181,11 @@ GenerationRequest parse_request(const Json& body, bool count_only) {
 Json response_json(const GenerationResponse& response) {
   Json content = Json::array();
   FinishReason reason = FinishReason::Stop;
+  std::string stop_sequence;
   if (!response.choices.empty()) {
     const Choice& c = response.choices[0];
     reason = c.finish_reason;
+    stop_sequence = c.stop_sequence;
     if (!c.reasoning.empty()) content.push_back({{"type", "thinking"}, {"thinking", c.reasoning}, {"signature", ""}});
     if (!c.content.empty() || c.tool_calls.empty()) content.push_back({{"type", "text"}, {"text", c.content}});
     for (const ToolCallOut& call : c.tool_calls) content.push_back(tool_use_json(call));
@@ -192,8 +195,8 @@ Json response_json(const GenerationResponse& response) {
           {"role", "assistant"},
           {"model", response.model},
           {"content", content},
-          {"stop_reason", stop_reason(reason)},
-          {"stop_sequence", nullptr},
+          {"stop_reason", stop_reason(reason, stop_sequence)},
+          {"stop_sequence", stop_sequence.empty() ? Json() : Json(stop_sequence)},
           {"usage", usage_json(response.usage)}};
 }
 
@@ -263,7 +266,10 @@ std::string StreamEncoder::delta(const ChoiceDelta& d) {
     out += event("content_block_delta", {{"type", "content_block_delta"}, {"index", index_}, {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
     out += event("content_block_stop", {{"type", "content_block_stop"}, {"index", index_}});
   }
-  if (d.finish_reason) finish_reason_ = *d.finish_reason;
+  if (d.finish_reason) {
+    finish_reason_ = *d.finish_reason;
+    stop_sequence_ = d.stop_sequence;
+  }
   return out;
 }
 
@@ -271,7 +277,9 @@ std::string StreamEncoder::finish(const GenerationResponse& response) {
   std::string out = index_ < 0 ? open(Block::Text) : "";  // every message has at least one block
   out += close();
   out += event("message_delta", {{"type", "message_delta"},
-                                 {"delta", {{"stop_reason", stop_reason(finish_reason_)}, {"stop_sequence", nullptr}}},
+                                 {"delta",
+                                  {{"stop_reason", stop_reason(finish_reason_, stop_sequence_)},
+                                   {"stop_sequence", stop_sequence_.empty() ? Json() : Json(stop_sequence_)}}},
                                  {"usage", usage_json(response.usage)}});
   return out + event("message_stop", {{"type", "message_stop"}});
 }

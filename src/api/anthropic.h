@@ -42,6 +42,7 @@ class StreamEncoder {
   Block open_ = Block::None;
   int index_ = -1;
   FinishReason finish_reason_ = FinishReason::Stop;
+  std::string stop_sequence_;
 };
 
 // "claude-*=glm-4" style rules: the first pattern matching a requested model name (a trailing

@@ -290,6 +290,11 @@ Json tool_calls_json(const std::vector<ToolCallOut>& calls, bool with_index) {
   for (const ToolCallOut& c : calls) {
     Json j;
     if (with_index) j["index"] = c.index;
+    if (with_index && c.id.empty()) {  // the next piece of a streamed call's arguments
+      j["function"] = {{"arguments", c.arguments}};
+      out.push_back(std::move(j));
+      continue;
+    }
     j["id"] = c.id;
     j["type"] = "function";
     j["function"] = {{"name", c.name}, {"arguments", c.arguments}};

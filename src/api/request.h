@@ -68,6 +68,9 @@ struct GenerationRequest {
   int top_logprobs = 0;
   ResponseFormat response_format;
   bool stream = false;
+  // Stream a named forced tool call's arguments as they are generated (Zhipu's tool_stream)
+  // instead of whole at the end; tool calls in the model's own format still come whole.
+  bool stream_tool_arguments = false;
   bool include_usage = false;
   std::string cache_salt;
   std::string user;
@@ -78,9 +81,9 @@ struct GenerationRequest {
 
 struct ToolCallOut {
   int index = 0;  // position among the choice's tool calls
-  std::string id;
+  std::string id;  // empty: more arguments of the call at `index`, streamed piecewise
   std::string name;
-  std::string arguments;  // a JSON object as text
+  std::string arguments;  // a JSON object as text (or the next piece of it)
 };
 
 struct TokenLogprobOut {
@@ -100,6 +103,7 @@ struct ChoiceDelta {
   std::vector<ToolCallOut> tool_calls;
   std::vector<TokenLogprobOut> logprobs;
   std::optional<FinishReason> finish_reason;
+  std::string stop_sequence;  // with finish_reason Stop: the stop sequence that ended it, if one did
 };
 
 struct Choice {
@@ -109,6 +113,7 @@ struct Choice {
   std::vector<ToolCallOut> tool_calls;
   std::vector<TokenLogprobOut> logprobs;
   FinishReason finish_reason = FinishReason::Stop;
+  std::string stop_sequence;  // finish_reason Stop because of this stop sequence
 };
 
 struct GenerationResponse {

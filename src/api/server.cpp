@@ -206,6 +206,8 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
     Credentials c;
     const std::string_view auth = trim(request_[http::field::authorization]);
     if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "bearer ")) c.bearer = std::string(trim(auth.substr(7)));
+    // Zhipu's clients may send the key itself, with no scheme.
+    else if (!auth.empty() && auth.find(' ') == std::string_view::npos) c.bearer = std::string(auth);
     c.api_key = std::string(trim(request_["x-api-key"]));
     return c;
   }
@@ -350,9 +352,19 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
         }
       }
     }
-    for (const ChoiceDelta& d : update.deltas) queue(sse_event(openai_json(openai::chunk_json(req, header, d, false), *generation_)));
+    for (const ChoiceDelta& d : update.deltas) {
+      Json chunk = openai_json(openai::chunk_json(req, header, d, false), *generation_);
+      // Zhipu's chunk with finish_reason carries the usage, known only once every choice is done.
+      if (dialect_ == Dialect::Zhipu && d.finish_reason) finish_chunks_.push_back(std::move(chunk));
+      else queue(sse_event(chunk));
+    }
     if (update.finished) {
-      if (const auto error = generation_->error()) {
+      const auto error = generation_->error();
+      if (dialect_ == Dialect::Zhipu && !finish_chunks_.empty() && !error)
+        finish_chunks_.back()["usage"] = openai::usage_chunk_json(req, header)["usage"];
+      for (const Json& chunk : finish_chunks_) queue(sse_event(chunk));
+      finish_chunks_.clear();
+      if (error) {
         queue(sse_event(dialect_ == Dialect::Zhipu ? zhipu::error_json(*error) : openai::error_json(*error)));
       } else if (req.include_usage) {
         queue(sse_event(openai_json(openai::usage_chunk_json(req, header), *generation_)));
@@ -418,6 +430,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   void stream_failed() {
     if (generation_) generation_->cancel();
     write_queue_.clear();
+    finish_chunks_.clear();
     stream_done_ = false;
     generation_.reset();
     finish_connection();
@@ -435,6 +448,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   bool first_event_ = false;
   Dialect dialect_ = Dialect::OpenAI;
   anthropic::StreamEncoder encoder_;
+  std::vector<Json> finish_chunks_;  // Zhipu: held until the usage is known
   bool client_gone_ = false;
   bool stream_done_ = false;
   bool writing_ = false;

@@ -30,10 +30,15 @@ uint64_t random_seed() {
 }
 
 // Text released as it is generated, except what might be the start of a stop sequence; once
-// a stop sequence appears, the text before it is the last released.
+// a stop sequence appears, the text before it is the last released. The request's stop
+// sequences come with the served model's own end-of-turn strings; only the request's are
+// reported as the one that stopped the text.
 class StopMatcher {
  public:
-  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  StopMatcher(std::vector<std::string> requested, const std::vector<std::string>& model_stops)
+      : stops_(std::move(requested)), requested_(stops_.size()) {
+    stops_.insert(stops_.end(), model_stops.begin(), model_stops.end());
+  }
 
   // Returns the text that can be released; sets `hit` when a stop sequence completed.
   std::string feed(std::string_view text, bool& hit) {
@@ -42,6 +47,11 @@ class StopMatcher {
     for (const std::string& s : stops_) first = std::min(first, held_.find(s));
     if (first != std::string::npos) {
       hit = true;
+      for (size_t i = 0; i < requested_; ++i)
+        if (held_.find(stops_[i]) == first) {
+          matched_ = stops_[i];  // the first listed of those ending the text earliest
+          break;
+        }
       std::string out = held_.substr(0, first);
       held_.clear();
       return out;
@@ -58,10 +68,14 @@ class StopMatcher {
     return out;
   }
   std::string flush() { return std::exchange(held_, {}); }
+  // The requested stop sequence that ended the text; empty while none has.
+  const std::string& matched() const { return matched_; }
 
  private:
   std::vector<std::string> stops_;
+  size_t requested_;  // stops_ begins with the request's
   std::string held_;
+  std::string matched_;
 };
 
 // Which generated tokens are reasoning: those produced while a <think> block is open — the
@@ -116,10 +130,11 @@ class ChoiceSink final : public engine::SequenceSink {
  public:
   ChoiceSink(std::shared_ptr<GenerationImpl> owner, int index, const ServedModel& model, OutputMode mode,
              const ChatParseOptions& chat, bool reasoning, bool logprobs, std::vector<std::string> stops,
-             std::string forced_tool)
-      : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops)),
+             std::string forced_tool, bool stream_tool_arguments)
+      : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops), model.stop),
         parser_(chat), reasoning_(chat.thinking_open), count_reasoning_(reasoning), logprobs_(logprobs),
-        forced_tool_(std::move(forced_tool)) {
+        forced_tool_(std::move(forced_tool)),
+        stream_arguments_(stream_tool_arguments && mode == OutputMode::ForcedTool && !forced_tool_.empty()) {
     choice_.index = index;
   }
 
@@ -141,6 +156,10 @@ class ChoiceSink final : public engine::SequenceSink {
   bool count_reasoning_;
   bool logprobs_;
   std::string forced_tool_;  // ForcedTool: the function's name, or empty when the output names it
+  // A named forced call's output is its arguments, sent as generated; the first piece opens the
+  // call (its id and name), the rest carry no id.
+  bool stream_arguments_;
+  bool call_opened_ = false;
   bool stopped_ = false;
   int64_t reasoning_tokens_ = 0;
   std::string raw_;  // Json / ForcedTool: the whole output, parsed at the end
@@ -265,13 +284,19 @@ TokenLogprobOut ChoiceSink::logprob_entry(int32_t token, float logprob) const {
   return t;
 }
 
+// A tool call, or the next piece of the arguments of the last one.
+void append_call(std::vector<ToolCallOut>& calls, const ToolCallOut& c) {
+  if (c.id.empty() && !calls.empty() && calls.back().index == c.index) calls.back().arguments += c.arguments;
+  else calls.push_back(c);
+}
+
 void ChoiceSink::add(ChoiceDelta& into, const ChoiceDelta& d) {
   into.content += d.content;
   into.reasoning += d.reasoning;
-  for (const ToolCallOut& c : d.tool_calls) into.tool_calls.push_back(c);
+  for (const ToolCallOut& c : d.tool_calls) append_call(into.tool_calls, c);
   choice_.content += d.content;
   choice_.reasoning += d.reasoning;
-  for (const ToolCallOut& c : d.tool_calls) choice_.tool_calls.push_back(c);
+  for (const ToolCallOut& c : d.tool_calls) append_call(choice_.tool_calls, c);
 }
 
 // Released text to where it belongs: the chat parser (content, reasoning, tool calls), or
@@ -288,7 +313,11 @@ ChoiceDelta ChoiceSink::route(const std::string& text) {
       raw_ += text;
       break;
     case OutputMode::ForcedTool:
-      raw_ += text;  // a tool call is sent whole, at the end
+      raw_ += text;  // a tool call is sent whole, at the end, unless its arguments stream
+      if (stream_arguments_) {
+        d.tool_calls.push_back({0, call_opened_ ? "" : random_id("call_"), call_opened_ ? "" : forced_tool_, text});
+        call_opened_ = true;
+      }
       break;
     case OutputMode::Chat: {
       const ChatDelta c = parser_.feed(text);
@@ -338,7 +367,7 @@ void ChoiceSink::on_finish(const engine::SequenceReport& report) {
                               call.name, call.arguments});
     add(last, d);
   }
-  if (mode_ == OutputMode::ForcedTool) {
+  if (mode_ == OutputMode::ForcedTool && !call_opened_) {
     ChoiceDelta d;
     ToolCallOut call{0, random_id("call_"), forced_tool_, raw_};
     if (forced_tool_.empty()) {  // {"name": ..., "arguments": {...}}
@@ -369,6 +398,7 @@ void ChoiceSink::on_finish(const engine::SequenceReport& report) {
       break;
   }
   last.finish_reason = choice_.finish_reason;
+  if (choice_.finish_reason == FinishReason::Stop) last.stop_sequence = choice_.stop_sequence = stops_.matched();
   owner_->choice_done(std::move(choice_), std::move(last), report, reasoning_tokens_);
   owner_.reset();
 }
@@ -552,9 +582,12 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
 
   const int64_t context = model->scheduler->context_length();
   const auto n_prompt = static_cast<int64_t>(prompt.size());
-  if (n_prompt >= context || (request.max_tokens && n_prompt + *request.max_tokens > context))
-    throw context_error(context, n_prompt, request.max_tokens, prompt_param);
-  const int64_t max_tokens = request.max_tokens.value_or(context - n_prompt);
+  std::optional<int64_t> asked = request.max_tokens;
+  if (asked && model->max_output_tokens > 0) asked = std::min(*asked, model->max_output_tokens);
+  if (n_prompt >= context || (asked && n_prompt + *asked > context))
+    throw context_error(context, n_prompt, asked, prompt_param);
+  int64_t max_tokens = asked.value_or(context - n_prompt);
+  if (model->max_output_tokens > 0) max_tokens = std::min(max_tokens, model->max_output_tokens);
 
   auto generation = std::make_shared<GenerationImpl>(request, *model, metrics_, std::move(listener), in_flight_);
   GenerationResponse& header = generation->header();
@@ -582,7 +615,8 @@ std::shared_ptr<Generation> Service::start(const Principal& principal, Generatio
     seq.cache_salt = principal.cache_salt + '\x1f' + request.cache_salt;
     if (schema) seq.constraint = engine::json_constraint(schema, model->vocabulary);
     auto sink = std::make_shared<ChoiceSink>(generation, i, *model, mode, chat_options, count_reasoning,
-                                             request.logprobs, request.stop, forced_tool);
+                                             request.logprobs, request.stop, forced_tool,
+                                             request.stream && request.stream_tool_arguments);
     try {
       generation->add_sequence(model->scheduler->submit(std::move(seq), std::move(sink)));
     } catch (const engine::QueueFull& e) {

@@ -39,6 +39,13 @@ struct ServedModel {
   nlohmann::ordered_json special_tokens;  // bos_token / eos_token for the template
   std::shared_ptr<const engine::VocabularyIndex> vocabulary;  // for constrained decoding
   engine::Scheduler* scheduler = nullptr;
+  // The most tokens one choice may generate, whatever a request asks for (it then ends with
+  // finish_reason length); 0: what the context leaves. Clients such as coding agents ask for
+  // tens of thousands by default.
+  int64_t max_output_tokens = 0;
+  // Text at which the model's answers end, as at its end-of-turn token (finish_reason stop,
+  // Anthropic's end_turn); for models that need more than their vocabulary's end tokens.
+  std::vector<std::string> stop;
 };
 
 // Loads a GGUF model; the chat template is `chat_template_path` when given, else the model's

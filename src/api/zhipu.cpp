@@ -11,10 +11,13 @@ using Json = nlohmann::ordered_json;
 std::string bounded_string(const Json& body, const char* name, size_t lo, size_t hi) {
   const auto it = body.find(name);
   if (it == body.end() || it->is_null()) return {};
-  if (!it->is_string() || it->get<std::string>().size() < lo || it->get<std::string>().size() > hi)
-    throw ApiError::invalid(std::string(name) + " must be a string of " + std::to_string(lo) + " to " +
-                                std::to_string(hi) + " characters",
-                            name);
+  if (!it->is_string() || it->get<std::string>().size() < lo || it->get<std::string>().size() > hi) {
+    ApiError e = ApiError::invalid(std::string(name) + " must be a string of " + std::to_string(lo) + " to " +
+                                       std::to_string(hi) + " characters",
+                                   name);
+    e.business_code = "1214";  // Zhipu's "invalid ${field} parameter"
+    throw e;
+  }
   return *it;
 }
 
@@ -37,7 +40,12 @@ GenerationRequest parse_request(const Json& body) {
   const std::string user_id = bounded_string(body, "user_id", 6, 128);
   chat.erase("request_id");
   chat.erase("user_id");
-  chat.erase("tool_stream");  // tool calls are always sent whole, in one chunk
+  bool tool_stream = false;
+  if (const auto it = body.find("tool_stream"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) throw ApiError::invalid("tool_stream must be a boolean", "tool_stream");
+    tool_stream = *it;
+    chat.erase("tool_stream");
+  }
   if (const auto thinking = body.find("thinking"); thinking != body.end() && !thinking->is_null()) {
     const std::string type = thinking->is_object() ? thinking->value("type", "") : "";
     if (type != "enabled" && type != "disabled")
@@ -50,9 +58,9 @@ GenerationRequest parse_request(const Json& body) {
     if (!sample->get<bool>()) chat["temperature"] = 0;  // greedy, whatever temperature says
     chat.erase("do_sample");
   }
-  if (chat.value("stream", false)) chat["stream_options"] = {{"include_usage", true}};
   GenerationRequest r = openai::parse_chat_request(chat);
   r.request_id = request_id;
+  r.stream_tool_arguments = tool_stream;
   if (!user_id.empty()) r.user = user_id;
   return r;
 }

@@ -1,7 +1,8 @@
 // The Zhipu BigModel v4 wire format (POST /api/paas/v4/chat/completions, also under
 // /api/coding/paas/v4): GLM's request fields (thinking, do_sample, request_id, user_id,
 // tool_stream) are rewritten into the OpenAI chat shape and parsed by openai::parse_chat_request;
-// responses are OpenAI's plus request_id; errors are {"error": {"code": "1xxx", "message"}}
+// responses are OpenAI's plus request_id; a stream's chunk with finish_reason also carries the
+// usage (there is no separate usage chunk); errors are {"error": {"code": "1xxx", "message"}}
 // with Zhipu's business codes.
 #pragma once
 

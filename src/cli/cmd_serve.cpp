@@ -1,6 +1,7 @@
 // `tokenmill serve --model NAME=PATH [--model ...] [--listen ADDR:PORT] [--threads N]
 // [--kv-budget SIZE] [--db URL] ...`: loads the models, starts the engine thread and serves the
-// OpenAI-compatible API until SIGTERM or SIGINT, then shuts down gracefully and exits 0.
+// OpenAI, Anthropic Messages and Zhipu v4 APIs until SIGTERM or SIGINT, then shuts down
+// gracefully and exits 0.
 // Prints "listening on http://ADDR:PORT" to stderr once the socket is bound (port 0 picks one).
 //
 // With --db every model request needs an API key and is metered (tenants, prices, plans, limits,
@@ -33,6 +34,7 @@ struct ServeArgs {
   std::vector<std::string> models;          // NAME=PATH
   std::vector<std::string> chat_templates;  // NAME=FILE
   std::vector<std::string> model_aliases;   // PATTERN=NAME
+  std::vector<std::string> stops;           // NAME=STRING
   std::string listen = "127.0.0.1:8000";
   ThreadOptions threads;
   std::string kv_budget = "1GiB";
@@ -41,6 +43,7 @@ struct ServeArgs {
   int64_t max_running = 64;
   int64_t max_queued = 256;
   int64_t step_tokens = 256;
+  int64_t max_output_tokens = 0;
   size_t max_body = 8 << 20;
   double shutdown_grace = 10;
   std::string db;  // empty: open mode
@@ -110,6 +113,11 @@ void serve(const ServeArgs& args) {
 
   std::map<std::string, std::string> templates;
   for (const std::string& t : args.chat_templates) templates.insert(split_pair(t, "--chat-template"));
+  std::map<std::string, std::vector<std::string>> stops;
+  for (const std::string& s : args.stops) {
+    auto [name, text] = split_pair(s, "--stop");
+    stops[name].push_back(std::move(text));
+  }
   std::unique_ptr<maas::Store> store;
   std::unique_ptr<GatewayAccess> keyed;
   api::OpenAccess open;
@@ -141,6 +149,11 @@ void serve(const ServeArgs& args) {
     const auto it = templates.find(name);
     auto served = api::load_served_model(name, path, it == templates.end() ? "" : it->second);
     if (it != templates.end()) templates.erase(it);
+    served->max_output_tokens = args.max_output_tokens;
+    if (const auto stop = stops.find(name); stop != stops.end()) {
+      served->stop = stop->second;
+      stops.erase(stop);
+    }
     engine::SchedulerConfig config;
     config.kv_type = kv_type(args.kv_type);
     config.kv_blocks = kv_blocks(args.kv_budget, served->model.hparams(), config.kv_type);
@@ -153,6 +166,7 @@ void serve(const ServeArgs& args) {
     service.add(std::move(served), config);
   }
   if (!templates.empty()) throw Error("--chat-template names model '" + templates.begin()->first + "', which is not served");
+  if (!stops.empty()) throw Error("--stop names model '" + stops.begin()->first + "', which is not served");
 
   api::Server server(service, options);
   engine.start();
@@ -166,7 +180,7 @@ void serve(const ServeArgs& args) {
 }  // namespace
 
 void register_serve(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Serve models over the OpenAI-compatible HTTP API");
+  auto* cmd = app.add_subcommand("serve", "Serve models over the OpenAI, Anthropic Messages and Zhipu v4 HTTP APIs");
   auto args = std::make_shared<ServeArgs>();
   cmd->add_option("--model", args->models, "NAME=PATH of a GGUF model to serve (repeatable)")->required();
   cmd->add_option("--chat-template", args->chat_templates, "NAME=FILE: a chat template for model NAME (repeatable)");
@@ -181,6 +195,12 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-running", args->max_running, "Sequences in one batch at most")->capture_default_str();
   cmd->add_option("--max-queued", args->max_queued, "Sequences waiting at most; more get 503")->capture_default_str();
   cmd->add_option("--step-tokens", args->step_tokens, "Tokens per forward pass (decode plus prefill chunks)")
+      ->capture_default_str();
+  cmd->add_option("--stop", args->stops,
+                  "NAME=TEXT: model NAME's answers end at TEXT, as at its end-of-turn token (repeatable)");
+  cmd->add_option("--max-output-tokens", args->max_output_tokens,
+                  "Tokens one answer may have at most, whatever a request asks for (0: what the context leaves)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--max-body", args->max_body, "Largest request body in bytes; larger get 413")->capture_default_str();
   cmd->add_option("--shutdown-grace", args->shutdown_grace, "Seconds in-flight requests may finish after SIGTERM")

@@ -87,8 +87,6 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
   return out;
 }
 
-api::ExtraResponse json_reply(int status, const nlohmann::json& body) { return {status, "application/json", body.dump()}; }
-
 }  // namespace
 
 GatewayAccess::GatewayAccess(maas::Store& store) : store_(store), gateway_(store) {}
@@ -126,7 +124,10 @@ std::variant<std::unique_ptr<api::Ticket>, api::Rejection> GatewayAccess::admit(
 std::optional<api::ExtraResponse> GatewayAccess::management(const api::ExtraRequest& request) {
   if (!maas::is_management_path(request.path)) return std::nullopt;
   auto who = principal_of(request.credentials);
-  if (auto* r = std::get_if<maas::Rejection>(&who)) return json_reply(r->http_status, r->to_json());
+  if (auto* r = std::get_if<maas::Rejection>(&who)) {
+    const maas::ApiResponse refused = maas::rejection_reply(request.path, *r);
+    return api::ExtraResponse{refused.status, refused.content_type, refused.body};
+  }
   const maas::ApiResponse reply = maas::handle_management(
       store_, std::get<maas::Principal>(who), {request.method, request.path, parse_query(request.query), request.body});
   return api::ExtraResponse{reply.status, reply.content_type, reply.body};

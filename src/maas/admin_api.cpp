@@ -1,5 +1,6 @@
 #include "maas/admin_api.h"
 
+#include <algorithm>
 #include <chrono>
 #include <vector>
 
@@ -126,6 +127,61 @@ json key_quota(Store& store, const KeyRecord& key, TimeMs now) {
   return out;
 }
 
+// Zhipu's coding-plan usage query (GET /api/monitor/usage/quota/limit, as the GLM coding
+// plan's tools call it) answers in an envelope, {"code", "msg", "data", "success"}.
+constexpr const char* kPlanLimitsPath = "/api/monitor/usage/quota/limit";
+
+ApiResponse envelope_reply(int status, int code, const std::string& message, const json& data = nullptr) {
+  json body = {{"code", code}, {"msg", message}};
+  if (!data.is_null()) body["data"] = data;
+  body["success"] = status == 200;
+  return json_reply(status, body);
+}
+
+// One plan window as Zhipu reports it. Zhipu's types: TOKENS_LIMIT for token windows and
+// TIME_LIMIT for windows counted in calls ("times"), ours in prompts. The window's length is
+// `number` of `unit`s, with Zhipu's unit codes 3 (hours), 4 (days) and 5 (months, here 30
+// days); a window that is not whole hours is given in hours rounded up. `usage` is the limit,
+// `currentValue` what the window has used, `remaining` what is left after requests still
+// running, `percentage` the share used, `nextResetTime` unix milliseconds (absent while a
+// first_use window has not opened).
+json plan_limit_json(const WindowStatus& w) {
+  constexpr TimeMs kHour = 3'600'000, kDay = 24 * kHour, kMonth = 30 * kDay;
+  int unit = 3;
+  TimeMs per_unit = kHour;
+  if (w.duration_ms % kMonth == 0) {
+    unit = 5;
+    per_unit = kMonth;
+  } else if (w.duration_ms % kDay == 0) {
+    unit = 4;
+    per_unit = kDay;
+  }
+  const int64_t limit = w.limit_milli / 1000;
+  const int64_t used = (w.used_milli + 999) / 1000;  // a started unit counts as used
+  json out = {{"type", w.unit == WindowUnit::WeightedTokens ? "TOKENS_LIMIT" : "TIME_LIMIT"},
+              {"name", w.name},
+              {"unit", unit},
+              {"number", (w.duration_ms + per_unit - 1) / per_unit},
+              {"usage", limit},
+              {"currentValue", used},
+              {"remaining", w.remaining_milli / 1000},
+              {"percentage", w.limit_milli > 0 ? std::min<int64_t>(100, w.used_milli * 100 / w.limit_milli) : 100}};
+  if (w.next_reset > 0) out["nextResetTime"] = w.next_reset;
+  return out;
+}
+
+ApiResponse plan_limits_reply(Store& store, const Principal& who, const ApiRequest& request, TimeMs now) {
+  if (request.method != "GET") return envelope_reply(405, code::kBadParameter, "use GET");
+  const std::optional<KeyRecord> key = store.find_key(who.key_id);
+  if (!key) return envelope_reply(401, code::kAuthFailed, "invalid API key");
+  const QuotaStatus q = quota_status(store, key->tenant_id, now);
+  json limits = json::array();
+  for (const WindowStatus& w : q.windows) limits.push_back(plan_limit_json(w));
+  json data = {{"limits", limits}};
+  if (q.billing == Billing::Plan) data["level"] = q.plan;  // a tenant billed by balance has no plan windows
+  return envelope_reply(200, 200, "Operation successful", data);
+}
+
 using Handler = std::function<ApiResponse(Admin&, const Params&)>;
 
 struct Route {
@@ -205,7 +261,13 @@ std::vector<Route> admin_routes(Store& store, const std::function<TimeMs()>& now
 }  // namespace
 
 bool is_management_path(const std::string& path) {
-  return path.rfind("/admin/", 0) == 0 || path == "/admin" || path == "/v1/quota" || path == "/v1/usage";
+  return path.rfind("/admin/", 0) == 0 || path == "/admin" || path == "/v1/quota" || path == "/v1/usage" ||
+         path == kPlanLimitsPath;
+}
+
+ApiResponse rejection_reply(const std::string& path, const Rejection& r) {
+  if (path == kPlanLimitsPath) return envelope_reply(r.http_status, r.code, r.message);
+  return json_reply(r.http_status, r.to_json());
 }
 
 ApiResponse handle_management(Store& store, const Principal& who, const ApiRequest& request,
@@ -215,6 +277,7 @@ ApiResponse handle_management(Store& store, const Principal& who, const ApiReque
         .count();
   };
   try {
+    if (request.path == kPlanLimitsPath) return plan_limits_reply(store, who, request, now());
     const Params params(request);
     if (request.path == "/v1/quota" || request.path == "/v1/usage") {
       if (request.method != "GET") return error_reply(405, code::kBadParameter, "invalid_request_error", "use GET");

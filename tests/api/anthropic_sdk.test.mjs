@@ -152,6 +152,36 @@ test('tools: a forced tool call is a tool_use block, streamed as input_json_delt
   assert.ok(next.usage.input_tokens > 0);
 });
 
+test('stop_sequences: the answer ends before the first one met; stop_reason and stop_sequence say which', async () => {
+  const params = { model: MODEL, max_tokens: 24, temperature: 0, messages: [{ role: 'user', content: 'say something' }] };
+  const whole = (await client.messages.create(params)).content[0].text;
+  // A stop sequence the greedy answer contains (a printable character after its start), and
+  // one it does not, listed first.
+  const at = [...whole].findIndex((c, i) => i > 0 && /[!-~]/.test(c));
+  assert.ok(at > 0, `the tiny model's answer has no printable character to stop on: ${JSON.stringify(whole)}`);
+  const stop = [...whole][at];
+  const expected = whole.slice(0, whole.indexOf(stop));
+  const stopSequences = ['\u0001never\u0002', stop];
+  const m = await client.messages.create({ ...params, stop_sequences: stopSequences, metadata: { user_id: 'user-7' } });
+  assert.equal(m.stop_reason, 'stop_sequence');
+  assert.equal(m.stop_sequence, stop);
+  assert.equal(m.content[0].text, expected);
+
+  const stream = client.messages.stream({ ...params, stop_sequences: stopSequences });
+  let delta;
+  stream.on('streamEvent', (e) => { if (e.type === 'message_delta') delta = e.delta; });
+  const final = await stream.finalMessage();
+  assert.deepEqual(delta, { stop_reason: 'stop_sequence', stop_sequence: stop });
+  assert.equal(final.stop_sequence, stop);
+  assert.equal(final.content[0].text, expected);
+
+  // Not met: the usual stop reasons, and stop_sequence null.
+  const none = await client.messages.create({ ...params, stop_sequences: ['\u0001never\u0002'] });
+  assert.ok(['end_turn', 'max_tokens'].includes(none.stop_reason), none.stop_reason);
+  assert.equal(none.stop_sequence, null);
+  assert.equal(none.content[0].text, whole);
+});
+
 test('the GLM coding plan prefix /api/anthropic serves the same API', async () => {
   const m = await glmClient.messages.create({ model: MODEL, max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(m.type, 'message');

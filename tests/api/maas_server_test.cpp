@@ -65,6 +65,13 @@ class MeteredServer : public ::testing::Test {
     admin("balance top-up --tenant " + name + " --amount " + balance);
     return admin("keys create --tenant " + name + " " + key_options)["key"];
   }
+  // Defines a plan from its JSON (docs/MAAS.md) through `tokenmill admin plans set`.
+  void set_plan(const std::string& definition) {
+    const auto file = std::filesystem::path(db_ + ".plan.json");
+    std::ofstream(file) << definition;
+    admin("plans set --file " + file.string());
+    std::filesystem::remove(file);
+  }
   void start() {
     server_ = std::make_unique<ServerProcess>(serve_tiny({"--db", "sqlite:" + db_}));
     ASSERT_GT(server_->port(), 0) << server_->log();
@@ -183,12 +190,9 @@ TEST_F(MeteredServer, SixtyFourRequestsOnASmallBalance) {
 
 TEST_F(MeteredServer, SixtyFourRequestsOnAPlanWindow) {
   NEEDS_SDK();
-  const auto plan = std::filesystem::path(db_ + ".plan.json");
-  std::ofstream(plan) << R"({"name": "lite", "period": "30d", "models": ["tiny"],
+  set_plan(R"({"name": "lite", "period": "30d", "models": ["tiny"],
     "windows": [{"name": "5h", "duration": "5h", "anchor": "first_use", "unit": "prompts", "limit": 10},
-                {"name": "weekly", "duration": "7d", "unit": "prompts", "limit": 100}]})";
-  admin("plans set --file " + plan.string());
-  std::filesystem::remove(plan);
+                {"name": "weekly", "duration": "7d", "unit": "prompts", "limit": 100}]})");
   const std::string key = tenant("planco", "100");
   admin("plans subscribe --tenant planco --plan lite");
   start();
@@ -413,6 +417,101 @@ TEST_F(MeteredServer, EveryModelRequestNeedsAKey) {
   EXPECT_NE(server_->log().find("every model request needs an API key"), std::string::npos);
   const HttpReply r = http(server_->port(), "POST", "/v1/completions", R"({"model":"tiny","prompt":"hi","max_tokens":2})");
   EXPECT_EQ(r.status, 401);
+}
+
+// Refusals on the Anthropic routes are Anthropic-shaped: a bad key authentication_error (401),
+// an exhausted plan window rate_limit_error (429, with Retry-After), an empty balance
+// billing_error (402) — each {"type": "error", "error": {"type", "message"}}.
+TEST_F(MeteredServer, AnthropicRefusalsCarryAnthropicErrorTypes) {
+  set_plan(R"({"name": "one", "period": "30d", "models": ["tiny"],
+    "windows": [{"name": "5h", "duration": "5h", "unit": "prompts", "limit": 1}]})");
+  const std::string planned = tenant("oneshot", "1");
+  admin("plans subscribe --tenant oneshot --plan one");
+  const std::string broke = tenant("broke", "0.000001");
+  start();
+  const std::string body = R"({"model":"tiny","max_tokens":4,"messages":[{"role":"user","content":"hi"}]})";
+  auto refused = [&](const std::string& key, int status, const char* type) {
+    const HttpReply r = post("/v1/messages", body, "x-api-key: " + key + "\r\n");
+    EXPECT_EQ(r.status, status) << r.body;
+    const Json j = Json::parse(r.body, nullptr, false);
+    EXPECT_EQ(j["type"], "error") << r.body;
+    EXPECT_EQ(j["error"]["type"], type) << r.body;
+    EXPECT_TRUE(j["error"]["message"].is_string()) << r.body;
+    return r;
+  };
+  EXPECT_EQ(post("/v1/messages", body, "x-api-key: " + planned + "\r\n").status, 200);
+  const HttpReply limited = refused(planned, 429, "rate_limit_error");
+  EXPECT_NE(limited.head.find("Retry-After"), std::string::npos) << limited.head;
+  refused(broke, 402, "billing_error");
+  refused("sk-not-a-key", 401, "authentication_error");
+}
+
+// Zhipu's coding-plan usage query reports the key's plan windows: a token window and a prompt
+// window in Zhipu's limit shape, their usage matching the ledger; a tenant billed by balance
+// has none, and a bad key is refused in the same envelope. Zhipu's own tools send the key in
+// Authorization without a scheme, so that works too.
+TEST_F(MeteredServer, ZhipuQuotaLimitReportsThePlanWindows) {
+  set_plan(R"({"name": "pro", "period": "30d", "models": ["tiny"],
+    "windows": [{"name": "5h", "duration": "5h", "anchor": "first_use", "unit": "weighted_tokens", "limit": 100000},
+                {"name": "monthly", "duration": "30d", "unit": "prompts", "limit": 50}]})");
+  const std::string key = tenant("coder", "1");
+  admin("plans subscribe --tenant coder --plan pro");
+  const std::string payg = tenant("payg", "1");
+  start();
+  const std::string path = "/api/monitor/usage/quota/limit";
+  const Json before = Json::parse(get(path, key).body);
+  ASSERT_EQ(before["data"]["limits"].size(), 2u) << before.dump();
+  EXPECT_FALSE(before["data"]["limits"][0].contains("nextResetTime")) << "a first_use window opens with a request";
+  for (const char* id : {"quota-one", "quota-two"}) {
+    const HttpReply r = post("/api/coding/paas/v4/chat/completions",
+                             std::string(R"({"model":"tiny","max_tokens":4,"request_id":")") + id +
+                                 R"(","messages":[{"role":"user","content":"hi"}]})",
+                             "Authorization: Bearer " + key + "\r\n");
+    ASSERT_EQ(r.status, 200) << r.body;
+  }
+  const HttpReply reply = http(server_->port(), "GET", path, "", "Authorization: " + key + "\r\n");
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  const Json j = Json::parse(reply.body);
+  EXPECT_EQ(j["code"], 200);
+  EXPECT_EQ(j["success"], true);
+  EXPECT_TRUE(j["msg"].is_string());
+  EXPECT_EQ(j["data"]["level"], "pro");
+  const Json tokens = j["data"]["limits"][0], prompts = j["data"]["limits"][1];
+
+  const auto store = store::open_store("sqlite:" + db_);
+  maas::UsageFilter filter;
+  filter.tenant_id = store->find_tenant("coder")->id;
+  int64_t weighted = 0;
+  for (const maas::LedgerRecord& r : store->ledger(filter)) weighted += r.tokens.prompt + r.tokens.output;
+  EXPECT_EQ(tokens["type"], "TOKENS_LIMIT");
+  EXPECT_EQ(tokens["unit"], 3);  // hours
+  EXPECT_EQ(tokens["number"], 5);
+  EXPECT_EQ(tokens["usage"], 100000);
+  EXPECT_EQ(tokens["currentValue"], weighted);
+  EXPECT_EQ(tokens["remaining"], 100000 - weighted);
+  EXPECT_EQ(tokens["percentage"], weighted * 100 / 100000);
+  EXPECT_TRUE(tokens["nextResetTime"].is_number());
+  EXPECT_EQ(prompts["type"], "TIME_LIMIT");
+  EXPECT_EQ(prompts["unit"], 5);  // months
+  EXPECT_EQ(prompts["number"], 1);
+  EXPECT_EQ(prompts["usage"], 50);
+  EXPECT_EQ(prompts["currentValue"], 2);
+  EXPECT_EQ(prompts["remaining"], 48);
+  EXPECT_EQ(prompts["percentage"], 4);
+  EXPECT_GT(prompts["nextResetTime"].get<int64_t>(), tokens["nextResetTime"].get<int64_t>());
+
+  const Json balance = Json::parse(get(path, payg).body);
+  EXPECT_EQ(balance["success"], true);
+  EXPECT_EQ(balance["data"]["limits"], Json::array());
+  EXPECT_FALSE(balance["data"].contains("level"));
+
+  const HttpReply refused = get(path, "not-a-key");
+  EXPECT_EQ(refused.status, 401) << refused.body;
+  const Json e = Json::parse(refused.body);
+  EXPECT_EQ(e["success"], false);
+  EXPECT_TRUE(e["code"].is_number_integer() && e["code"] >= 1000 && e["code"] < 1100) << refused.body;
+  EXPECT_FALSE(e.contains("data"));
+  EXPECT_EQ(http(server_->port(), "POST", path, "{}", "Authorization: Bearer " + key + "\r\n").status, 405);
 }
 
 }  // namespace

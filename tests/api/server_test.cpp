@@ -58,6 +58,59 @@ TEST(Server, HealthModelsMetricsAndAChat) {
     EXPECT_NE(metrics.body.find(family), std::string::npos) << family << "\n" << metrics.body;
 }
 
+// Serve options that shape every answer of a model: --max-output-tokens caps what a request
+// asks for (finish_reason length), --stop ends the answer as its end-of-turn token would
+// (finish_reason stop; Anthropic's end_turn, with no stop_sequence, which names only the
+// request's own).
+TEST(Server, ServedModelOutputCapAndStopText) {
+  const std::string greedy = R"({"model":"tiny","messages":[{"role":"user","content":"hi"}],"max_tokens":24,"temperature":0,"chat_template_kwargs":{"enable_thinking":false}})";
+  const std::string message = R"({"model":"tiny","max_tokens":32000,"messages":[{"role":"user","content":"hi"}]})";
+  auto post = [&](ServerProcess& server, const std::string& path, const std::string& body) {
+    const HttpReply r = http(server.port(), "POST", path, body);
+    EXPECT_EQ(r.status, 200) << r.body;
+    return Json::parse(r.body, nullptr, false);
+  };
+  auto chat = [&](ServerProcess& server, const std::string& body) { return post(server, "/v1/chat/completions", body); };
+  std::string text;
+  {
+    ServerProcess plain(serve_tiny());
+    ASSERT_GT(plain.port(), 0) << plain.log();
+    text = chat(plain, greedy)["choices"][0]["message"]["content"];
+  }
+  {
+    ServerProcess capped(serve_tiny({"--max-output-tokens", "5"}));
+    ASSERT_GT(capped.port(), 0) << capped.log();
+    const Json c = chat(capped, greedy);
+    EXPECT_EQ(c["usage"]["completion_tokens"], 5);
+    EXPECT_EQ(c["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(text.rfind(c["choices"][0]["message"]["content"].get<std::string>(), 0), 0u) << "the same answer, cut";
+    const Json m = post(capped, "/v1/messages", message);
+    EXPECT_EQ(m["stop_reason"], "max_tokens");
+    EXPECT_EQ(m["usage"]["output_tokens"], 5);
+  }
+  size_t at = 1;
+  while (at < text.size() && !(text[at] > ' ' && text[at] < 127)) ++at;
+  ASSERT_LT(at, text.size()) << "no printable character to stop on in " << text;
+  const std::string stop(1, text[at]);
+  ServerProcess server(serve_tiny({"--stop", "tiny=" + stop}));
+  ASSERT_GT(server.port(), 0) << server.log();
+  const Json s = chat(server, greedy);
+  EXPECT_EQ(s["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(s["choices"][0]["message"]["content"], text.substr(0, text.find(stop)));
+  const Json m = post(server, "/v1/messages", R"({"model":"tiny","max_tokens":100,"messages":[{"role":"user","content":"hi"}]})");
+  const std::string said = m["content"][0]["text"];
+  EXPECT_EQ(said.find(stop), std::string::npos) << m.dump();
+  if (m["stop_reason"] != "max_tokens") EXPECT_EQ(m["stop_reason"], "end_turn") << m.dump();  // not stop_sequence
+  EXPECT_TRUE(m["stop_sequence"].is_null());
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+  int code = 0;
+  const std::string refused = run_capture(std::string(TOKENMILL_BINARY) + " serve --model tiny=" + tiny_model() +
+                                              " --listen 127.0.0.1:0 --stop other=x",
+                                          code);
+  EXPECT_NE(code, 0);
+  EXPECT_NE(refused.find("--stop names model 'other'"), std::string::npos) << refused;
+}
+
 TEST(Server, BadRequestsGetOpenAiErrorsAndStatusCodes) {
   ServerProcess server(serve_tiny({"--max-body", "4096"}));
   ASSERT_GT(server.port(), 0) << server.log();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,16 @@ namespace tokenmill::testing {
 namespace {
 
 using Json = nlohmann::json;
+
+// The data lines of an SSE body, parsed, without [DONE].
+std::vector<Json> sse_chunks(const std::string& body) {
+  std::vector<Json> chunks;
+  for (size_t at = body.find("data: "); at != std::string::npos; at = body.find("data: ", at + 1)) {
+    const std::string data = body.substr(at + 6, body.find("\n\n", at) - at - 6);
+    if (data != "[DONE]") chunks.push_back(Json::parse(data));
+  }
+  return chunks;
+}
 
 TEST(Zhipu, ChatCompletionWithGlmFieldsCarriesRequestIdUsageAndReasoning) {
   ServerProcess server(serve_tiny());
@@ -46,16 +57,71 @@ TEST(Zhipu, StreamChunksCarryRequestIdAndUsageComesLast) {
                      {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
   const HttpReply r = http(server.port(), "POST", "/api/paas/v4/chat/completions", body.dump());
   ASSERT_EQ(r.status, 200) << r.body;
-  std::vector<Json> chunks;
-  for (size_t at = r.body.find("data: "); at != std::string::npos; at = r.body.find("data: ", at + 1)) {
-    const std::string data = r.body.substr(at + 6, r.body.find("\n\n", at) - at - 6);
-    if (data != "[DONE]") chunks.push_back(Json::parse(data));
-  }
+  const std::vector<Json> chunks = sse_chunks(r.body);
   ASSERT_GE(chunks.size(), 2u) << r.body;
   for (const Json& c : chunks) EXPECT_EQ(c["request_id"], chunks[0]["id"]);  // none given: the response id
-  EXPECT_EQ(chunks.back()["usage"]["completion_tokens"], 3);
-  EXPECT_EQ(chunks.back()["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+  // As Zhipu streams: only the last chunk has a finish_reason, and it carries the usage too.
+  for (size_t i = 0; i + 1 < chunks.size(); ++i) {
+    EXPECT_FALSE(chunks[i].contains("usage")) << chunks[i].dump();
+    EXPECT_TRUE(chunks[i]["choices"][0]["finish_reason"].is_null()) << chunks[i].dump();
+  }
+  const Json& last = chunks.back();
+  EXPECT_EQ(last["choices"][0]["finish_reason"], "length") << last.dump();
+  EXPECT_EQ(last["usage"]["completion_tokens"], 3);
+  EXPECT_EQ(last["usage"]["total_tokens"], last["usage"]["prompt_tokens"].get<int>() + 3);
+  EXPECT_TRUE(last["usage"]["prompt_tokens_details"]["cached_tokens"].is_number());
+  EXPECT_EQ(last["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
   EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+// tool_stream: a forced call's arguments arrive in pieces as they are generated (the first
+// with the call's id and name, the rest only arguments) and add up to the whole call, which
+// without tool_stream comes in one chunk.
+TEST(Zhipu, ToolStreamSendsArgumentsAsTheyAreGenerated) {
+  ServerProcess server(serve_tiny());
+  ASSERT_GT(server.port(), 0) << server.log();
+  Json body = {{"model", "tiny"}, {"max_tokens", 64}, {"stream", true}, {"temperature", 0},
+               {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
+               {"tools", {{{"type", "function"},
+                           {"function", {{"name", "get_weather"},
+                                         {"parameters", {{"type", "object"},
+                                                         {"properties", {{"city", {{"type", "string"}}}}},
+                                                         {"required", {"city"}}}}}}}}},
+               {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}};
+  auto calls_in = [&](const Json& request) {
+    const HttpReply r = http(server.port(), "POST", "/api/paas/v4/chat/completions", request.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::vector<Json> calls;
+    for (const Json& c : sse_chunks(r.body))
+      if (c["choices"][0]["delta"].contains("tool_calls"))
+        for (const Json& call : c["choices"][0]["delta"]["tool_calls"]) calls.push_back(call);
+    return calls;
+  };
+  const std::vector<Json> whole = calls_in(body);
+  ASSERT_EQ(whole.size(), 1u);
+  const Json args = Json::parse(whole[0]["function"]["arguments"].get<std::string>());
+  EXPECT_TRUE(args["city"].is_string());
+
+  body["tool_stream"] = true;
+  const std::vector<Json> pieces = calls_in(body);
+  ASSERT_GT(pieces.size(), 2u);
+  EXPECT_EQ(pieces[0]["function"]["name"], "get_weather");
+  EXPECT_TRUE(pieces[0]["id"].is_string());
+  std::string joined;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    EXPECT_EQ(pieces[i]["index"], 0);
+    if (i > 0) EXPECT_FALSE(pieces[i].contains("id") || pieces[i]["function"].contains("name")) << pieces[i].dump();
+    joined += pieces[i]["function"]["arguments"].get<std::string>();
+  }
+  EXPECT_EQ(Json::parse(joined), args);  // greedy: the same call
+
+  // Not streamed, tool_stream changes nothing: the call is whole in the message.
+  body["stream"] = false;
+  const HttpReply r = http(server.port(), "POST", "/api/paas/v4/chat/completions", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json message = Json::parse(r.body)["choices"][0]["message"];
+  EXPECT_EQ(Json::parse(message["tool_calls"][0]["function"]["arguments"].get<std::string>()), args);
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
 }
 
@@ -72,9 +138,12 @@ TEST(Zhipu, ErrorsCarryBusinessCodes) {
   const Json hi = {{{"role", "user"}, {"content", "hi"}}};
   EXPECT_EQ(error({{"model", "nope"}, {"messages", hi}}, 404)["code"], "1211");
   const Json short_id = error({{"model", "tiny"}, {"request_id", "abc"}, {"messages", hi}}, 400);
-  EXPECT_EQ(short_id["code"], "1210");
+  EXPECT_EQ(short_id["code"], "1214");  // "invalid ${field} parameter"
   EXPECT_NE(short_id["message"].get<std::string>().find("request_id"), std::string::npos);
-  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", "u1"}, {"messages", hi}}, 400)["code"], "1210");
+  EXPECT_EQ(error({{"model", "tiny"}, {"request_id", std::string(65, 'r')}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", "u1"}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", std::string(129, 'u')}, {"messages", hi}}, 400)["code"], "1214");
+  EXPECT_EQ(error({{"model", "tiny"}, {"user_id", 12345678}, {"messages", hi}}, 400)["code"], "1214");
   EXPECT_EQ(error({{"model", "tiny"}, {"thinking", {{"type", "maybe"}}}, {"messages", hi}}, 400)["code"], "1210");
   EXPECT_EQ(error({{"model", "tiny"}, {"do_sample", "no"}, {"messages", hi}}, 400)["code"], "1210");
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
