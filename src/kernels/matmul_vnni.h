@@ -153,6 +153,60 @@ struct Q6K {
   }
 };
 
+// Q2_K and Q3_K's low two bits: step j is half n = j / 2; element 32k + l of the half is bits
+// 2k of qs[32n + l], k = 2 (j % 2) in the first 32 of the step, 2 (j % 2) + 1 in the second.
+__m512i two_bit_codes(const uint8_t* qs, int j) {
+  const int shift = 4 * (j % 2);
+  return _mm512_and_si512(_mm512_srlv_epi16(broadcast32(qs + 32 * (j / 2)), words_by_half(shift, shift + 2)), bytes(3));
+}
+
+// Q2_K: the low nibble of scales[g] is group g's scale, the high nibble its min.
+struct Q2K {
+  using Block = BlockQ2_K;
+  static constexpr int kGroupSize = 16;
+
+  static SuperRow prepare(const Block& b) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+    const __m128i low4 = _mm_set1_epi8(15);
+    const __m128i mins = _mm_and_si128(_mm_srli_epi16(packed, 4), low4);
+    return {_mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_and_si128(packed, low4))),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(mins)), _mm512_set1_ps(half_to_float(b.dmin))),
+            _mm512_set1_ps(half_to_float(b.d))};
+  }
+
+  static __m512i codes(const Block& b, int j) { return two_bit_codes(b.qs, j); }
+};
+
+// Q3_K: codes are the two low bits plus the third bit of element e, bit e / 32 of
+// hmask[e % 32], as bit 2 (0..7; the -4 comes off through the offsets). The 16 signed 6-bit
+// scales (stored + 32): low 4 bits of scale g are nibble g / 8 of scales[g % 8], the top two
+// bits 2 (g / 4) of scales[8 + g % 4].
+struct Q3K {
+  using Block = BlockQ3_K;
+  static constexpr int kGroupSize = 16;
+
+  static SuperRow prepare(const Block& b) {
+    uint64_t low;
+    uint32_t top;
+    std::memcpy(&low, b.scales, 8);
+    std::memcpy(&top, b.scales + 8, 4);
+    const uint64_t nibbles = 0x0F0F0F0F0F0F0F0F, twos = 0x0303030303030303;
+    const uint64_t top_0_7 = (top | uint64_t{top} << 30) & twos, top_8_15 = (top >> 4 | uint64_t{top} << 26) & twos;
+    const __m128i stored = _mm_set_epi64x(static_cast<int64_t>((low >> 4 & nibbles) | top_8_15 << 4),
+                                          static_cast<int64_t>((low & nibbles) | top_0_7 << 4));
+    const __m256i scales = _mm256_sub_epi16(_mm256_cvtepu8_epi16(stored), _mm256_set1_epi16(32));
+    const float d = half_to_float(b.d);
+    return {_mm512_castsi256_si512(scales),
+            _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi16_epi32(scales)), _mm512_set1_ps(4.0f * d)),
+            _mm512_set1_ps(d)};
+  }
+
+  static __m512i codes(const Block& b, int j) {
+    const __m512i third = _mm512_and_si512(_mm512_srlv_epi16(broadcast32(b.hmask), words_by_half(2 * j, 2 * j + 1)), bytes(1));
+    return _mm512_or_si512(two_bit_codes(b.qs, j), _mm512_slli_epi16(third, 2));
+  }
+};
+
 template <class F, int R, int T>
 void k_quant_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   using Block = typename F::Block;
@@ -382,7 +436,8 @@ using Block32 = Tiled<Block32Tile, F, 4, 4, kBlockSize>;
 
 constexpr QuantTiles make_quant_tiles() {
   return {Block32<Q8_0Codes>::run,        Block32<Q4_0Codes>::run,      Block32<Q5_0Codes>::run,
-          KQuant<Q45K<BlockQ4_K>>::run, KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
+          KQuant<Q2K>::run,             KQuant<Q3K>::run,             KQuant<Q45K<BlockQ4_K>>::run,
+          KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
 }
 
 }  // namespace
