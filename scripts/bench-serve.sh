@@ -2,7 +2,7 @@
 # The serving figures of docs/PERFORMANCE.md: a generated model served on loopback, then 1, 4,
 # 16 and 32 concurrent streaming clients through the openai SDK (tests/api/load_test.mjs) and
 # the prefix-cache time to first token (bench/serve/prefix_ttft.mjs). Needs a build with the
-# SDK installed (scripts/build.sh; the build puts it in build/openai-sdk).
+# SDK installed (scripts/build.sh; the build puts it in build/npm/openai_sdk).
 #   scripts/bench-serve.sh [MODEL.gguf] [MAX_TOKENS] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
 url=$(grep -o "http://127.0.0.1:[0-9]*" "$log")
-export OPENAI_MODULES=build/openai-sdk
+export OPENAI_MODULES=build/npm/openai_sdk
 echo "model $model, $max_tokens tokens per request, $rounds rounds per client, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 node tests/api/load_test.mjs "$url" bench 1,4,16,32 "$max_tokens" "$rounds"
 node bench/serve/prefix_ttft.mjs "$url" bench 5

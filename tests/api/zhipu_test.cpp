@@ -111,7 +111,9 @@ TEST(Zhipu, ToolStreamSendsArgumentsAsTheyAreGenerated) {
   std::string joined;
   for (size_t i = 0; i < pieces.size(); ++i) {
     EXPECT_EQ(pieces[i]["index"], 0);
-    if (i > 0) EXPECT_FALSE(pieces[i].contains("id") || pieces[i]["function"].contains("name")) << pieces[i].dump();
+    if (i > 0) {
+      EXPECT_FALSE(pieces[i].contains("id") || pieces[i]["function"].contains("name")) << pieces[i].dump();
+    }
     joined += pieces[i]["function"]["arguments"].get<std::string>();
   }
   EXPECT_EQ(Json::parse(joined), args);  // greedy: the same call
