@@ -1,9 +1,10 @@
 // `tokenmill serve --db postgres://...` and `tokenmill admin --db postgres://...` end to end,
 // against a database of the binary's throwaway PostgreSQL server: keys, prices and a balance
 // set with the admin command; two serving replicas on the one database answer with the same
-// keys (a JWT-enabled one too, through the shared master key file) and meter into one ledger;
-// one replica killed with SIGKILL while the other serves has its reservations released by the
-// other's startup recovery, and the balance adds up.
+// keys (a JWT-enabled one too, created with the master key file the URL names) and meter into
+// one ledger, a request id taken on one replica is refused on the other, and the balance adds
+// up. (Crash recovery across instances on PostgreSQL is tests/store/recovery_test.cpp and
+// replicas_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <filesystem>
