@@ -36,7 +36,8 @@ struct Fixture {
     store = store::open_store(postgres_url ? postgres_url : "sqlite:" + path);
     Admin admin(*store, "bench");
     // A tenant of its own: a PostgreSQL database outlives the run.
-    const std::string tenant = "acme-" + std::to_string(::getpid()) + "-" + std::to_string(static_cast<int>(billing));
+    static int fixtures = 0;
+    const std::string tenant = "acme-" + std::to_string(::getpid()) + "-" + std::to_string(fixtures++);
     admin.create_tenant(tenant);
     admin.top_up(tenant, "1000000", "bench");
     admin.set_price(PriceOptions{"glm", "2", "0.5", "8", {}});
