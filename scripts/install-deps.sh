@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcli11-dev libpcre2-dev
   libboost1.81-dev libboost-json1.81-dev libssl-dev libsqlite3-dev libpq-dev
+  postgresql
 )
 # Node.js and npm fetch the conformance-test clients and test data from the npm registry; a
 # newer Node already on the machine is kept.

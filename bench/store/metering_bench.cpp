@@ -1,5 +1,7 @@
 // What metering adds to one request: authenticate the key, admit (the reservation
-// transaction), settle (the ledger transaction), against a SQLite database file in WAL mode.
+// transaction), settle (the ledger transaction), against a SQLite database file in WAL mode,
+// and (the postgres_ cases) against the PostgreSQL database TOKENMILL_BENCH_POSTGRES names,
+// e.g. postgres://tokenmill@127.0.0.1:5432/bench (skipped when unset).
 // Reports the mean and the p50 / p99 / max latency of the whole round trip per request, in
 // wall-clock time and in this thread's CPU time (on a shared machine the wall-clock tail is
 // mostly other processes' time slices).
@@ -9,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <memory>
@@ -17,7 +20,7 @@
 #include "maas/crypto.h"
 #include "maas/gateway.h"
 #include "maas/plans.h"
-#include "store/sqlite_store.h"
+#include "store/open_store.h"
 
 namespace {
 
@@ -27,16 +30,19 @@ using namespace tokenmill::maas;
 enum class Billing { Balance, BalanceWithLimits, Plan };
 
 struct Fixture {
-  explicit Fixture(Billing billing) {
+  Fixture(Billing billing, const char* postgres_url) {
     path = (std::filesystem::temp_directory_path() / ("tokenmill-metering-" + std::to_string(::getpid()) + ".db")).string();
     remove();
-    store = std::make_unique<store::SqliteStore>(path);
+    store = store::open_store(postgres_url ? postgres_url : "sqlite:" + path);
     Admin admin(*store, "bench");
-    admin.create_tenant("acme");
-    admin.top_up("acme", "1000000", "bench");
+    // A tenant of its own: a PostgreSQL database outlives the run.
+    static int fixtures = 0;
+    const std::string tenant = "acme-" + std::to_string(::getpid()) + "-" + std::to_string(fixtures++);
+    admin.create_tenant(tenant);
+    admin.top_up(tenant, "1000000", "bench");
     admin.set_price(PriceOptions{"glm", "2", "0.5", "8", {}});
     KeyOptions k;
-    k.tenant = "acme";
+    k.tenant = tenant;
     if (billing == Billing::BalanceWithLimits) {
       k.limits = Limits{1'000'000'000, 1'000'000'000'000, 1000};
       admin.set_model_limits("glm", Limits{1'000'000'000, 1'000'000'000'000, 1000});
@@ -46,7 +52,7 @@ struct Fixture {
       admin.set_plan(nlohmann::json::parse(R"({"name": "lite", "period": "30d", "models": ["glm"],
         "windows": [{"name": "5h", "duration": "5h", "anchor": "first_use", "unit": "prompts", "limit": 1000000000},
                     {"name": "week", "duration": "7d", "unit": "weighted_tokens", "limit": 1000000000000}]})"));
-      admin.subscribe("acme", "lite");
+      admin.subscribe(tenant, "lite");
     }
     gateway = std::make_unique<Gateway>(*store);
   }
@@ -61,7 +67,7 @@ struct Fixture {
   }
 
   std::string path;
-  std::unique_ptr<store::SqliteStore> store;
+  std::unique_ptr<Store> store;
   std::unique_ptr<Gateway> gateway;
   std::string key;
 };
@@ -83,8 +89,15 @@ void report(benchmark::State& state, const std::string& prefix, std::vector<doub
   state.counters[prefix + "max_us"] = benchmark::Counter(micros.back(), benchmark::Counter::kAvgThreads);
 }
 
-void BM_Metering(benchmark::State& state, Billing billing) {
-  if (state.thread_index() == 0) fixture = std::make_unique<Fixture>(billing);
+void BM_Metering(benchmark::State& state, Billing billing, bool postgres) {
+  const char* url = postgres ? std::getenv("TOKENMILL_BENCH_POSTGRES") : nullptr;
+  if (postgres && !url) {
+    state.SkipWithError("set TOKENMILL_BENCH_POSTGRES=postgres://USER@HOST:PORT/DB to measure PostgreSQL");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  if (state.thread_index() == 0) fixture = std::make_unique<Fixture>(billing, url);
   std::vector<double> wall, cpu;
   wall.reserve(100'000);
   cpu.reserve(100'000);
@@ -126,12 +139,18 @@ void BM_ControlCpuWork(benchmark::State& state) {
 }
 
 BENCHMARK(BM_ControlCpuWork)->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Metering, balance, Billing::Balance)->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Metering, balance_key_and_model_limits, Billing::BalanceWithLimits)
+BENCHMARK_CAPTURE(BM_Metering, balance, Billing::Balance, false)->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Metering, balance_key_and_model_limits, Billing::BalanceWithLimits, false)
     ->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Metering, plan_two_windows, Billing::Plan)->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
-BENCHMARK_CAPTURE(BM_Metering, balance_8_threads, Billing::Balance)
+BENCHMARK_CAPTURE(BM_Metering, plan_two_windows, Billing::Plan, false)->Iterations(20'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Metering, balance_8_threads, Billing::Balance, false)
     ->Iterations(2'500)->Threads(8)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Metering, postgres_balance, Billing::Balance, true)
+    ->Iterations(5'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Metering, postgres_balance_key_and_model_limits, Billing::BalanceWithLimits, true)
+    ->Iterations(5'000)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Metering, postgres_balance_8_threads, Billing::Balance, true)
+    ->Iterations(1'000)->Threads(8)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 

@@ -1,6 +1,7 @@
 #include "store/open_store.h"
 
 #include "common/error.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
 namespace tokenmill::store {
@@ -16,9 +17,10 @@ std::unique_ptr<maas::Store> open_store(const std::string& url) {
     return std::make_unique<SqliteStore>(path);
   }
   if (url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0) {
-    throw Error("the PostgreSQL store is not available yet; use --db sqlite:PATH");
+    return std::make_unique<PostgresStore>(url);
   }
-  throw Error("unknown --db URL '" + url.substr(0, 80) + "': expected sqlite:PATH");
+  throw Error("unknown --db URL '" + redact_url(url).substr(0, 80) +
+              "': expected sqlite:PATH or postgres://USER@HOST:PORT/DB");
 }
 
 }  // namespace tokenmill::store

@@ -1,5 +1,6 @@
-// Opens the store a --db URL names: "sqlite:PATH" (the embedded default). PostgreSQL
-// ("postgresql://...") is the next backend and is refused with a clear message until then.
+// Opens the store a --db URL names: "sqlite:PATH" (the embedded default, one host) or
+// "postgres://USER@HOST:PORT/DB" (also "postgresql://"; several replicas share it): see
+// sqlite_store.h and postgres_store.h.
 #pragma once
 
 #include <memory>

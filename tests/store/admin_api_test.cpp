@@ -12,6 +12,7 @@ class AdminApi : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
+    if (IsSkipped()) return;
     acme_ = tenant("acme", "5");
     admin_ = principal(admin_key());
     user_ = principal(key(acme_));
@@ -38,7 +39,7 @@ class AdminApi : public StoreTest {
   Principal admin_, user_;
 };
 
-TEST_F(AdminApi, AdminRoutesWork) {
+TEST_P(AdminApi, AdminRoutesWork) {
   EXPECT_EQ(call(admin_, "POST", "/admin/v1/tenants", {{"name", "beta"}}).status, 201);
   const ApiResponse created = call(admin_, "POST", "/admin/v1/keys", {{"tenant", "beta"}, {"models", {"glm"}}, {"max_concurrent", 3}});
   ASSERT_EQ(created.status, 201) << created.body;
@@ -63,7 +64,7 @@ TEST_F(AdminApi, AdminRoutesWork) {
   EXPECT_EQ(audit.dump().find(key["key"].get<std::string>()), std::string::npos);
 }
 
-TEST_F(AdminApi, OrdinaryKeysAreKeptOut) {
+TEST_P(AdminApi, OrdinaryKeysAreKeptOut) {
   for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
            {"GET", "/admin/v1/tenants"}, {"POST", "/admin/v1/balance/top-up"}, {"GET", "/admin/v1/audit"}, {"GET", "/admin/v1/nothing"}}) {
     const ApiResponse r = call(user_, method, path, {{"tenant", "acme"}, {"amount", "100"}});
@@ -72,7 +73,7 @@ TEST_F(AdminApi, OrdinaryKeysAreKeptOut) {
   EXPECT_EQ(balance(acme_.id), 5'000'000);
 }
 
-TEST_F(AdminApi, TenantsSeeOnlyTheirOwn) {
+TEST_P(AdminApi, TenantsSeeOnlyTheirOwn) {
   const ApiResponse quota = call(user_, "GET", "/v1/quota");
   ASSERT_EQ(quota.status, 200);
   EXPECT_EQ(body(quota)["tenant"], "acme");
@@ -88,7 +89,7 @@ TEST_F(AdminApi, TenantsSeeOnlyTheirOwn) {
   EXPECT_EQ(call(user_, "GET", "/v1/usage", {{"key", admin_.key_id}, {"format", "csv"}}).body.find("theirs"), std::string::npos);
 }
 
-TEST_F(AdminApi, BadInputIsAClean4xx) {
+TEST_P(AdminApi, BadInputIsAClean4xx) {
   EXPECT_EQ(call(admin_, "POST", "/admin/v1/balance/top-up", {{"tenant", "nobody"}, {"amount", "1"}}).status, 404);
   EXPECT_EQ(call(admin_, "POST", "/admin/v1/balance/top-up", {{"tenant", "acme"}, {"amount", "1e9"}}).status, 400);
   EXPECT_EQ(call(admin_, "POST", "/admin/v1/balance/top-up", {{"tenant", "acme"}, {"amount", {1, 2}}}).status, 400);
@@ -107,6 +108,8 @@ TEST_F(AdminApi, BadInputIsAClean4xx) {
   EXPECT_EQ(balance(acme_.id), 5'000'000);
   EXPECT_TRUE(store_->audit_log(0, 0).empty());
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(AdminApi);
 
 }  // namespace
 }  // namespace tokenmill::testing

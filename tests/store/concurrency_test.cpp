@@ -31,9 +31,10 @@ class Concurrency : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
-    // Two more connections to the same file, each with its own Gateway: three "replicas".
+    if (IsSkipped()) return;
+    // Two more stores on the same database, each with its own Gateway: three "replicas".
     for (int i = 0; i < 2; ++i) {
-      replicas_.push_back(std::make_unique<store::SqliteStore>(path_));
+      replicas_.push_back(open_replica());
       gateways_.push_back(std::make_unique<Gateway>(*replicas_.back(), [this] { return now_.load(); }));
     }
     price("glm", "2", "0.5", "8");
@@ -45,11 +46,11 @@ class Concurrency : public StoreTest {
   }
   Gateway& replica(int i) { return i % 3 == 0 ? gateway() : *gateways_[i % 3 - 1]; }
 
-  std::vector<std::unique_ptr<store::SqliteStore>> replicas_;
+  std::vector<std::unique_ptr<Store>> replicas_;
   std::vector<std::unique_ptr<Gateway>> gateways_;
 };
 
-TEST_F(Concurrency, HeldRequestsNeverExceedTheBalanceAndNoneThatFitsIsRefused) {
+TEST_P(Concurrency, HeldRequestsNeverExceedTheBalanceAndNoneThatFitsIsRefused) {
   // Worst case per request: 1000 x 2 + 1000 x 8 = 0.01. The balance covers 23 and a half.
   const Tenant t = tenant("acme", "0.235");
   const Principal who = principal(key(t));
@@ -86,7 +87,7 @@ TEST_F(Concurrency, HeldRequestsNeverExceedTheBalanceAndNoneThatFitsIsRefused) {
   EXPECT_EQ(store_->ledger(UsageFilter{}).size(), static_cast<size_t>(kThreads));  // 23 settled + 41 refusals
 }
 
-TEST_F(Concurrency, ChurnNeverOverspends) {
+TEST_P(Concurrency, ChurnNeverOverspends) {
   // Admit and settle in a loop on every thread: the balance drains to what no request fits.
   const Tenant t = tenant("acme", "0.5");
   const Principal who = principal(key(t));
@@ -121,7 +122,7 @@ TEST_F(Concurrency, ChurnNeverOverspends) {
   for (const ReservationRow& r : store_->reservations(0)) EXPECT_EQ(r.state, ReservationState::Settled);
 }
 
-TEST_F(Concurrency, PlanWindowAdmitsExactlyItsLimit) {
+TEST_P(Concurrency, PlanWindowAdmitsExactlyItsLimit) {
   const Tenant t = tenant("acme", "100");
   const Plan plan = store_->upsert_plan(parse_plan(nlohmann::json::parse(R"({
       "name": "lite", "period": "30d",
@@ -148,7 +149,7 @@ TEST_F(Concurrency, PlanWindowAdmitsExactlyItsLimit) {
   EXPECT_EQ(balance(t.id), 100'000'000);
 }
 
-TEST_F(Concurrency, ConcurrencyLimitHoldsAcrossReplicas) {
+TEST_P(Concurrency, ConcurrencyLimitHoldsAcrossReplicas) {
   const Tenant t = tenant("acme", "100");
   const Principal who = principal(key(t, Limits{0, 0, 4}));
   std::vector<std::optional<Ticket>> tickets(kThreads);
@@ -165,6 +166,8 @@ TEST_F(Concurrency, ConcurrencyLimitHoldsAcrossReplicas) {
   std::vector<Ticket> again;
   for (int i = 0; i < 4; ++i) again.push_back(std::move(std::get<Ticket>(gateway().admit(who, AdmitRequest{"again" + std::to_string(i), "glm", 1, 1}))));
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(Concurrency);
 
 }  // namespace
 }  // namespace tokenmill::testing

@@ -10,6 +10,7 @@ class GatewayAdmit : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
+    if (IsSkipped()) return;
     acme_ = tenant("acme", "1");
     price("glm", "2", "0.5", "8");  // per million tokens
     who_ = principal(key(acme_));
@@ -19,7 +20,7 @@ class GatewayAdmit : public StoreTest {
   Principal who_;
 };
 
-TEST_F(GatewayAdmit, HoldsTheWorstCaseAndChargesExactly) {
+TEST_P(GatewayAdmit, HoldsTheWorstCaseAndChargesExactly) {
   auto admitted = admit(who_, "r1", "glm", 1000, 1000);
   ASSERT_TRUE(std::holds_alternative<Ticket>(admitted));
   // Worst case: 1000 x 2 + 1000 x 8 = 10000 per million = 0.01.
@@ -51,7 +52,7 @@ TEST_F(GatewayAdmit, HoldsTheWorstCaseAndChargesExactly) {
   EXPECT_EQ(ledger_size(), 1u);
 }
 
-TEST_F(GatewayAdmit, DisconnectedStreamsPayForWhatWasProduced) {
+TEST_P(GatewayAdmit, DisconnectedStreamsPayForWhatWasProduced) {
   auto admitted = admit(who_, "r1", "glm", 100, 4000);
   ASSERT_TRUE(std::holds_alternative<Ticket>(admitted));
   std::get<Ticket>(admitted).settle({100, 0, 17, 0}, Outcome::ClientDisconnected);
@@ -59,7 +60,7 @@ TEST_F(GatewayAdmit, DisconnectedStreamsPayForWhatWasProduced) {
   EXPECT_EQ(store_->ledger(UsageFilter{})[0].outcome, Outcome::ClientDisconnected);
 }
 
-TEST_F(GatewayAdmit, RefusesWhatTheBalanceCannotCover) {
+TEST_P(GatewayAdmit, RefusesWhatTheBalanceCannotCover) {
   // 0.01 per worst case; 1.00 covers exactly 100 held at once.
   std::vector<Ticket> held;
   for (int i = 0; i < 100; ++i) {
@@ -85,7 +86,7 @@ TEST_F(GatewayAdmit, RefusesWhatTheBalanceCannotCover) {
   EXPECT_EQ(std::count_if(rejected.begin(), rejected.end(), [](const LedgerRecord& l) { return l.outcome == Outcome::Rejected; }), 1);
 }
 
-TEST_F(GatewayAdmit, UsageTotalsCountOnlyServedTokens) {
+TEST_P(GatewayAdmit, UsageTotalsCountOnlyServedTokens) {
   std::get<Ticket>(admit(who_, "a", "glm", 100, 10)).settle({100, 40, 10, 2}, Outcome::Completed);
   std::get<Ticket>(admit(who_, "b", "glm", 50, 10)).settle({50, 0, 3, 0}, Outcome::ClientDisconnected);
   rejection_of(admit(who_, "c", "glm", 900'000, 10));  // 1.8 at list price: more than the balance
@@ -104,7 +105,7 @@ TEST_F(GatewayAdmit, UsageTotalsCountOnlyServedTokens) {
   EXPECT_TRUE(store_->usage_totals(by_key, UsageGroup::Key).empty());
 }
 
-TEST_F(GatewayAdmit, DuplicateRequestIdsAreRefused) {
+TEST_P(GatewayAdmit, DuplicateRequestIdsAreRefused) {
   auto first = admit(who_, "same", "glm", 10, 10);
   ASSERT_TRUE(std::holds_alternative<Ticket>(first));
   EXPECT_EQ(rejection_of(admit(who_, "same", "glm", 10, 10)).http_status, 409);
@@ -117,7 +118,7 @@ TEST_F(GatewayAdmit, DuplicateRequestIdsAreRefused) {
   EXPECT_EQ(ledger_size(), 1u);
 }
 
-TEST_F(GatewayAdmit, DroppedTicketReleasesItsHold) {
+TEST_P(GatewayAdmit, DroppedTicketReleasesItsHold) {
   {
     auto a = admit(who_, "r1", "glm", 1000, 1000);
     ASSERT_TRUE(std::holds_alternative<Ticket>(a));
@@ -131,7 +132,7 @@ TEST_F(GatewayAdmit, DroppedTicketReleasesItsHold) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(who_, "r1", "glm", 1000, 1000)));
 }
 
-TEST_F(GatewayAdmit, ScopesAndPrices) {
+TEST_P(GatewayAdmit, ScopesAndPrices) {
   const Principal limited = principal(key(acme_, {}, {"qwen"}));
   const Rejection& r = rejection_of(admit(limited, "r1", "glm", 10, 10));
   EXPECT_EQ(r.http_status, 403);
@@ -142,7 +143,7 @@ TEST_F(GatewayAdmit, ScopesAndPrices) {
   EXPECT_EQ(reserved(acme_.id), 0);
 }
 
-TEST_F(GatewayAdmit, BadParametersAreCleanErrorsAndWriteNothing) {
+TEST_P(GatewayAdmit, BadParametersAreCleanErrorsAndWriteNothing) {
   const std::vector<AdmitRequest> bad = {
       {"r1", "glm", 10, -1},
       {"r1", "glm", 10, 0},
@@ -168,7 +169,7 @@ TEST_F(GatewayAdmit, BadParametersAreCleanErrorsAndWriteNothing) {
   EXPECT_EQ(reserved(acme_.id), 0);
 }
 
-TEST_F(GatewayAdmit, ConcurrencyLimitPerKey) {
+TEST_P(GatewayAdmit, ConcurrencyLimitPerKey) {
   const Principal p = principal(key(acme_, {0, 0, 2}));
   auto a = admit(p, "a", "glm", 1, 1);
   auto b = admit(p, "b", "glm", 1, 1);
@@ -184,7 +185,7 @@ TEST_F(GatewayAdmit, ConcurrencyLimitPerKey) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(who_, "d", "glm", 1, 1)));
 }
 
-TEST_F(GatewayAdmit, RequestsPerMinuteWithRetryAfter) {
+TEST_P(GatewayAdmit, RequestsPerMinuteWithRetryAfter) {
   const Principal p = principal(key(acme_, {3, 0, 0}));
   now_ = kStart + 20'000;  // 20 s into a minute
   for (int i = 0; i < 3; ++i) std::get<Ticket>(admit(p, "r" + std::to_string(i), "glm", 1, 1)).settle({}, Outcome::Completed);
@@ -196,7 +197,7 @@ TEST_F(GatewayAdmit, RequestsPerMinuteWithRetryAfter) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(p, "r3", "glm", 1, 1)));
 }
 
-TEST_F(GatewayAdmit, TokensPerMinuteCountsActualTokens) {
+TEST_P(GatewayAdmit, TokensPerMinuteCountsActualTokens) {
   const Principal p = principal(key(acme_, {0, 1000, 0}));
   auto a = admit(p, "a", "glm", 100, 800);  // holds 900 of 1000
   ASSERT_TRUE(std::holds_alternative<Ticket>(a));
@@ -205,7 +206,7 @@ TEST_F(GatewayAdmit, TokensPerMinuteCountsActualTokens) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(p, "b", "glm", 100, 700)));
 }
 
-TEST_F(GatewayAdmit, ModelLimitsApplyAcrossKeysAndTenants) {
+TEST_P(GatewayAdmit, ModelLimitsApplyAcrossKeysAndTenants) {
   store_->set_model_limits("glm", Limits{0, 0, 1});
   const Principal other = principal(key(tenant("other", "1")));
   auto a = admit(who_, "a", "glm", 1, 1);
@@ -215,7 +216,7 @@ TEST_F(GatewayAdmit, ModelLimitsApplyAcrossKeysAndTenants) {
   EXPECT_NE(r.message.find("model:glm"), std::string::npos);
 }
 
-TEST_F(GatewayAdmit, TieredPriceFollowsPromptLength) {
+TEST_P(GatewayAdmit, TieredPriceFollowsPromptLength) {
   ModelPrice tiered{"long", {{0, 1'000'000, 0, 1'000'000}, {10'000, 3'000'000, 0, 3'000'000}}};
   normalize_price(tiered);
   store_->set_price(tiered);
@@ -225,6 +226,8 @@ TEST_F(GatewayAdmit, TieredPriceFollowsPromptLength) {
   EXPECT_EQ(ledger[0].cost_micros, 10'000);
   EXPECT_EQ(ledger[1].cost_micros, 30'003);
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(GatewayAdmit);
 
 }  // namespace
 }  // namespace tokenmill::testing

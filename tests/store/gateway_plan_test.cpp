@@ -13,6 +13,7 @@ class GatewayPlan : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
+    if (IsSkipped()) return;
     acme_ = tenant("acme", "100");  // money on the balance that the plan must never touch
     price("glm", "2", "0.5", "8");
     plan_ = store_->upsert_plan(parse_plan(nlohmann::json::parse(R"({
@@ -47,7 +48,7 @@ class GatewayPlan : public StoreTest {
   Principal who_;
 };
 
-TEST_F(GatewayPlan, ShortWindowExhaustsThenResetsFromFirstUse) {
+TEST_P(GatewayPlan, ShortWindowExhaustsThenResetsFromFirstUse) {
   now_ = kStart + 10 * kHour;  // 18:00 at +08:00, and five hours later 23:00: both off-peak
   const TimeMs first_use = now_;
   for (int i = 0; i < 3; ++i) {
@@ -76,7 +77,7 @@ TEST_F(GatewayPlan, ShortWindowExhaustsThenResetsFromFirstUse) {
   EXPECT_EQ(window("5h").used_milli, 1000);
 }
 
-TEST_F(GatewayPlan, LongWindowGivesItsOwnCode) {
+TEST_P(GatewayPlan, LongWindowGivesItsOwnCode) {
   now_ = kStart + 10 * kHour;  // 18:00 at +08:00, and five hours later 23:00: both off-peak
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(std::holds_alternative<Ticket>(run("a" + std::to_string(i))));
   now_ += 5 * kHour;
@@ -88,7 +89,7 @@ TEST_F(GatewayPlan, LongWindowGivesItsOwnCode) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(run("b2")));
 }
 
-TEST_F(GatewayPlan, MultipliersWeighPrompts) {
+TEST_P(GatewayPlan, MultipliersWeighPrompts) {
   now_ = kStart + 5 * kHour;  // 13:00 at +08:00: off-peak
   run("air", "glm-air");
   EXPECT_EQ(window("5h").used_milli, 500);
@@ -102,7 +103,7 @@ TEST_F(GatewayPlan, MultipliersWeighPrompts) {
   EXPECT_EQ(ledger[1].cost_micros, 0);
 }
 
-TEST_F(GatewayPlan, HoldsCountWhileRequestsRun) {
+TEST_P(GatewayPlan, HoldsCountWhileRequestsRun) {
   now_ = kStart + kHour;
   std::vector<Ticket> running;
   for (int i = 0; i < 3; ++i) running.push_back(std::move(std::get<Ticket>(admit(who_, "h" + std::to_string(i), "glm", 1, 1))));
@@ -114,13 +115,13 @@ TEST_F(GatewayPlan, HoldsCountWhileRequestsRun) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(who_, "h3", "glm", 1, 1)));
 }
 
-TEST_F(GatewayPlan, ModelsOutsideThePlanAreRefused) {
+TEST_P(GatewayPlan, ModelsOutsideThePlanAreRefused) {
   const Rejection& r = rejection_of(run("x", "qwen"));
   EXPECT_EQ(r.http_status, 403);
   EXPECT_EQ(r.code, code::kModelNotInPlan);
 }
 
-TEST_F(GatewayPlan, RenewalResetsEveryWindow) {
+TEST_P(GatewayPlan, RenewalResetsEveryWindow) {
   now_ = kStart + kHour;
   for (int i = 0; i < 3; ++i) run("r" + std::to_string(i));
   EXPECT_EQ(rejection_of(run("r3")).code, code::kPlanShortWindow);
@@ -131,7 +132,7 @@ TEST_F(GatewayPlan, RenewalResetsEveryWindow) {
   EXPECT_TRUE(std::holds_alternative<Ticket>(run("r3")));
 }
 
-TEST_F(GatewayPlan, RenewalWhileRunningKeepsHoldsAndDropsOldUsage) {
+TEST_P(GatewayPlan, RenewalWhileRunningKeepsHoldsAndDropsOldUsage) {
   now_ = kStart + kHour;
   auto running = admit(who_, "long", "glm", 1, 1);
   ASSERT_TRUE(std::holds_alternative<Ticket>(running));
@@ -142,7 +143,7 @@ TEST_F(GatewayPlan, RenewalWhileRunningKeepsHoldsAndDropsOldUsage) {
   EXPECT_EQ(window("5h").used_milli, 0);  // admitted in the old period's window
 }
 
-TEST_F(GatewayPlan, ExpiredSubscriptionIsRefused) {
+TEST_P(GatewayPlan, ExpiredSubscriptionIsRefused) {
   now_ = kStart + plan_.period_ms;
   const Rejection& r = rejection_of(run("late"));
   EXPECT_EQ(r.code, code::kPlanExpired);
@@ -150,7 +151,7 @@ TEST_F(GatewayPlan, ExpiredSubscriptionIsRefused) {
   EXPECT_EQ(balance(acme_.id), 100'000'000);
 }
 
-TEST_F(GatewayPlan, UnsubscribedTenantPaysFromTheBalance) {
+TEST_P(GatewayPlan, UnsubscribedTenantPaysFromTheBalance) {
   store_->unsubscribe(acme_.id);
   auto a = run("paid");
   ASSERT_TRUE(std::holds_alternative<Ticket>(a));
@@ -158,7 +159,7 @@ TEST_F(GatewayPlan, UnsubscribedTenantPaysFromTheBalance) {
   EXPECT_EQ(gateway().quota(acme_.id).billing, Billing::Balance);
 }
 
-TEST_F(GatewayPlan, WeightedTokenWindows) {
+TEST_P(GatewayPlan, WeightedTokenWindows) {
   const Plan tokens = store_->upsert_plan(parse_plan(nlohmann::json::parse(R"({
       "name": "tokens", "period": "30d",
       "token_weights": {"input": 1, "cached_input": 0.1, "output": 2},
@@ -173,6 +174,8 @@ TEST_F(GatewayPlan, WeightedTokenWindows) {
   EXPECT_EQ(window("day").used_milli, 75'000);
   EXPECT_TRUE(std::holds_alternative<Ticket>(admit(who_, "b", "glm", 100, 400)));
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(GatewayPlan);
 
 }  // namespace
 }  // namespace tokenmill::testing

@@ -17,6 +17,7 @@ class Recovery : public StoreTest {
  protected:
   void SetUp() override {
     StoreTest::SetUp();
+    if (IsSkipped()) return;
     acme_ = tenant("acme", "1");
     price("glm", "2", "0.5", "8");
     key_ = key(acme_);
@@ -32,8 +33,8 @@ class Recovery : public StoreTest {
       ::close(fds[0]);
       int status = 0;
       try {
-        store::SqliteStore s(path_);
-        Gateway g(s);
+        const std::unique_ptr<Store> s = open_replica();
+        Gateway g(*s);
         const Principal who = std::get<Principal>(g.authenticate(key_));
         std::vector<Ticket> held;
         for (int i = 0; i < admit; ++i) {
@@ -59,7 +60,7 @@ class Recovery : public StoreTest {
   std::string key_;
 };
 
-TEST_F(Recovery, KilledInstanceIsReleasedAndTheLedgerAddsUp) {
+TEST_P(Recovery, KilledInstanceIsReleasedAndTheLedgerAddsUp) {
   const pid_t child = crashing_child(7, 3);
   EXPECT_EQ(reserved(acme_.id), 4 * 10'000);
   // While the child lives, its reservations are its own.
@@ -70,6 +71,7 @@ TEST_F(Recovery, KilledInstanceIsReleasedAndTheLedgerAddsUp) {
   int status = 0;
   ::waitpid(child, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status));
+  for (const ReservationRow& r : store_->reservations(0)) await_instance_gone(r.instance_id);
 
   EXPECT_EQ(gateway().recover(), 4);
   EXPECT_EQ(gateway().recover(), 0);  // nothing twice
@@ -98,9 +100,9 @@ TEST_F(Recovery, KilledInstanceIsReleasedAndTheLedgerAddsUp) {
   EXPECT_EQ(balance(acme_.id), 1'000'000 - charged);
 }
 
-TEST_F(Recovery, LiveInstancesInThisProcessAreLeftAlone) {
-  store::SqliteStore other(path_);
-  Gateway other_gateway(other, [this] { return now_.load(); });
+TEST_P(Recovery, LiveInstancesInThisProcessAreLeftAlone) {
+  const std::unique_ptr<Store> other = open_replica();
+  Gateway other_gateway(*other, [this] { return now_.load(); });
   const Principal who = principal(key_);
   auto held = other_gateway.admit(who, AdmitRequest{"mine", "glm", 10, 10});
   ASSERT_TRUE(std::holds_alternative<Ticket>(held));
@@ -108,14 +110,14 @@ TEST_F(Recovery, LiveInstancesInThisProcessAreLeftAlone) {
   EXPECT_EQ(std::get<Ticket>(held).settle({10, 0, 10, 0}, Outcome::Completed), SettleStatus::Settled);
 }
 
-TEST_F(Recovery, ASettlementAfterReleaseIsChargedOnce) {
+TEST_P(Recovery, ASettlementAfterReleaseIsChargedOnce) {
   const Principal who = principal(key_);
-  // An instance that looks dead while its request still runs: its lock file is removed.
-  store::SqliteStore ghost(path_);
-  Gateway ghost_gateway(ghost, [this] { return now_.load(); });
+  // An instance that looks dead while its request still runs: its lock is taken from it.
+  const std::unique_ptr<Store> ghost = open_replica();
+  Gateway ghost_gateway(*ghost, [this] { return now_.load(); });
   auto a = ghost_gateway.admit(who, AdmitRequest{"ghost", "glm", 1000, 1000});
   ASSERT_TRUE(std::holds_alternative<Ticket>(a));
-  std::filesystem::remove(path_ + ".instances/" + ghost_gateway.instance_id());
+  make_instance_look_dead(ghost_gateway.instance_id());
   EXPECT_EQ(gateway().recover(), 1);
   EXPECT_EQ(reserved(acme_.id), 0);
   // The request finishes after all: charged exactly once, recorded once.
@@ -127,6 +129,8 @@ TEST_F(Recovery, ASettlementAfterReleaseIsChargedOnce) {
   for (const LedgerRecord& r : store_->ledger(f)) ghosts += r.request_id == "ghost";
   EXPECT_EQ(ghosts, 1);
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(Recovery);
 
 }  // namespace
 }  // namespace tokenmill::testing

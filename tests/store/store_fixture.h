@@ -1,9 +1,14 @@
-// A fresh SQLite store in a per-test temporary file, a clock the test moves, and shortcuts for
-// setting up tenants, keys, prices and plans.
+// A fresh store of either backend (TEST_P over Backend: SQLite in a per-test temporary file,
+// PostgreSQL in a per-test database of the binary's throwaway server), a clock the test moves,
+// and shortcuts for setting up tenants, keys, prices and plans.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <atomic>
 #include <filesystem>
@@ -14,6 +19,8 @@
 #include "maas/keys.h"
 #include "maas/money.h"
 #include "maas/prices.h"
+#include "postgres_server.h"
+#include "store/postgres_store.h"
 #include "store/sqlite_store.h"
 
 namespace tokenmill::testing {
@@ -32,19 +39,96 @@ inline void remove_db(const std::string& path) {
   std::filesystem::remove_all(path + ".instances");
 }
 
-class StoreTest : public ::testing::Test {
+// SQL matching pg_locks rows of instance `id`'s advisory lock (a bigint key is stored split in
+// classid, the high half, and objid, the low half).
+inline std::string advisory_key_matches(const std::string& id) {
+  const uint64_t key = std::stoull(id, nullptr, 16);
+  return "classid::bigint = " + std::to_string(key >> 32) + " AND objid::bigint = " + std::to_string(key & 0xffffffffu);
+}
+
+enum class Backend { Sqlite, Postgres };
+
+inline std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::Sqlite ? "Sqlite" : "Postgres";
+}
+
+// Runs every test of `suite` (a StoreTest subclass) on both backends.
+#define TOKENMILL_ON_BOTH_BACKENDS(suite)                                                                    \
+  INSTANTIATE_TEST_SUITE_P(Backends, suite, ::testing::Values(Backend::Sqlite, Backend::Postgres), \
+                           backend_name)
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   // 2025-01-06 00:00:00 UTC, a Monday.
   static constexpr TimeMs kStart = 1'736'121'600'000;
 
   void SetUp() override {
     path_ = temp_db_path("store");
-    store_ = std::make_unique<store::SqliteStore>(path_);
+    if (GetParam() == Backend::Postgres) {
+      PostgresServer* server = PostgresServer::shared();
+      if (!server) GTEST_SKIP() << "no PostgreSQL test server: " << PostgresServer::skip_reason();
+      url_ = server->fresh_database();
+    }
+    store_ = open_replica();
   }
   void TearDown() override {
     gateway_.reset();
     store_.reset();
     remove_db(path_);
+  }
+
+  bool postgres() const { return GetParam() == Backend::Postgres; }
+
+  // The --db URL of this test's store.
+  std::string db_url() const { return postgres() ? url_ + "?master_key=" + master_key_file() : "sqlite:" + path_; }
+
+  // Another Store on the same database: another server process or replica would open this.
+  std::unique_ptr<Store> open_replica() const {
+    if (postgres()) return std::make_unique<store::PostgresStore>(db_url());
+    return std::make_unique<store::SqliteStore>(path_);
+  }
+
+  std::string master_key_file() const { return path_ + ".master-key"; }
+
+  // Runs SQL on the database through a connection of its own (an attacker with access, or a
+  // test looking behind the store's back). Returns the database's error text, empty on success.
+  std::string raw_sql(const std::string& sql) const {
+    if (postgres()) return PostgresServer::sql(url_, sql);
+    sqlite3* db = nullptr;
+    sqlite3_open(path_.c_str(), &db);
+    sqlite3_busy_timeout(db, 5000);
+    char* error = nullptr;
+    sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    std::string out = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    return out;
+  }
+
+  // Makes a live instance look crashed to recover(): its lock file goes (SQLite) or the
+  // session holding its advisory lock is terminated (PostgreSQL).
+  void make_instance_look_dead(const std::string& id) {
+    if (!postgres()) {
+      std::filesystem::remove(path_ + ".instances/" + id);
+      return;
+    }
+    PostgresServer::sql(url_, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND " +
+                                  advisory_key_matches(id));
+    await_instance_gone(id);
+  }
+
+  // After a process was killed, PostgreSQL notices the closed session a moment later: waits
+  // (up to 10 s) until nobody holds instance `id`'s advisory lock. Nothing to wait for on SQLite.
+  void await_instance_gone(const std::string& id) const {
+    if (!postgres()) return;
+    for (int i = 0; i < 1000; ++i) {
+      if (PostgresServer::value(url_, "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND " +
+                                          advisory_key_matches(id)) == "0") {
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "instance " << id << " still holds its advisory lock";
   }
 
   Gateway& gateway() {
@@ -90,8 +174,9 @@ class StoreTest : public ::testing::Test {
   int64_t balance(int64_t tenant_id) { return store_->tenant_by_id(tenant_id)->balance_micros; }
   int64_t reserved(int64_t tenant_id) { return store_->tenant_by_id(tenant_id)->reserved_micros; }
 
-  std::string path_;
-  std::unique_ptr<store::SqliteStore> store_;
+  std::string path_;  // SQLite: the database; both: the prefix of per-test files
+  std::string url_;   // PostgreSQL: this test's database
+  std::unique_ptr<Store> store_;
   std::unique_ptr<Gateway> gateway_;
   std::atomic<TimeMs> now_{kStart};
 };

@@ -1,51 +1,44 @@
-// The SQLite store on its own: migrations, records in and out, the append-only tables, the
-// audit chain as stored, and balances that cannot go below what running requests hold.
-#include <sqlite3.h>
+// Each store on its own: migrations, records in and out, the append-only tables, the audit
+// chain as stored, and balances that cannot go below what running requests hold.
 
 #include "common/error.h"
 #include "maas/audit.h"
 #include "store/open_store.h"
-#include "store/sqlite_schema.h"
+#include "store/schema.h"
 #include "store_fixture.h"
 
 namespace tokenmill::testing {
 namespace {
 
-// Runs SQL on the database file through a connection of its own (an attacker with file access,
-// or a test looking behind the store's back). Returns SQLite's error text, empty on success.
-std::string raw_sql(const std::string& path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_busy_timeout(db, 5000);
-  char* error = nullptr;
-  sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  std::string out = error ? error : "";
-  sqlite3_free(error);
-  sqlite3_close(db);
-  return out;
+using StoreBasics = StoreTest;
+
+TEST_P(StoreBasics, MigratesOnceAndRefusesNewerSchemas) {
+  store_.reset();
+  store_ = open_replica();  // reopening applies nothing twice
+  EXPECT_EQ(raw_sql("SELECT 1"), "");
+  store_.reset();
+  EXPECT_EQ(raw_sql("INSERT INTO schema_migrations VALUES(" + std::to_string(store::latest_schema_version() + 1) + ", 0)"), "");
+  EXPECT_THROW(open_replica(), Error);
 }
 
-using SqliteStoreTest = StoreTest;
-
-TEST_F(SqliteStoreTest, MigratesOnceAndRefusesNewerSchemas) {
-  store_.reset();
-  store_ = std::make_unique<store::SqliteStore>(path_);  // reopening applies nothing twice
-  EXPECT_EQ(raw_sql(path_, "SELECT 1"), "");
-  store_.reset();
-  EXPECT_EQ(raw_sql(path_, "INSERT INTO schema_migrations VALUES(" + std::to_string(store::latest_schema_version() + 1) + ", 0)"), "");
-  EXPECT_THROW(store::SqliteStore{path_}, Error);
-}
-
-TEST_F(SqliteStoreTest, OpenStoreUrls) {
+TEST_P(StoreBasics, OpenStoreUrls) {
+  EXPECT_NE(store::open_store(db_url()), nullptr);
   EXPECT_NE(store::open_store("sqlite:" + path_ + "-other"), nullptr);
   remove_db(path_ + "-other");
-  EXPECT_THROW(store::open_store("postgresql://localhost/db"), Error);
+  try {
+    store::open_store("postgresql://someone:hunter2@127.0.0.1:1/db?password=hunter2");
+    ADD_FAILURE() << "nothing listens on port 1";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("someone:***@127.0.0.1:1"), std::string::npos) << e.what();
+  }
+  if (postgres()) EXPECT_THROW(store::open_store(db_url() + "&pool=0"), Error);
   EXPECT_THROW(store::open_store("mysql://x"), Error);
   EXPECT_THROW(store::open_store("sqlite:"), Error);
   EXPECT_THROW(store::open_store("sqlite:/nonexistent-dir/x/y.db"), Error);
 }
 
-TEST_F(SqliteStoreTest, TenantsProjectsAndKeys) {
+TEST_P(StoreBasics, TenantsProjectsAndKeys) {
   const Tenant acme = tenant("acme");
   EXPECT_THROW(store_->create_tenant("acme", now_), Error);
   EXPECT_EQ(store_->find_tenant("acme")->id, acme.id);
@@ -78,7 +71,7 @@ TEST_F(SqliteStoreTest, TenantsProjectsAndKeys) {
   EXPECT_FALSE(store_->find_key("' OR 1=1 --"));
 }
 
-TEST_F(SqliteStoreTest, PricesReplaceAllTiers) {
+TEST_P(StoreBasics, PricesReplaceAllTiers) {
   ModelPrice p{"glm", {{0, 1, 1, 1}, {1000, 2, 2, 2}}};
   store_->set_price(p);
   EXPECT_EQ(store_->find_price("glm")->tiers.size(), 2u);
@@ -91,7 +84,7 @@ TEST_F(SqliteStoreTest, PricesReplaceAllTiers) {
   EXPECT_FALSE(store_->find_price("glm"));
 }
 
-TEST_F(SqliteStoreTest, BalanceJournalAndFloor) {
+TEST_P(StoreBasics, BalanceJournalAndFloor) {
   const Tenant t = tenant("acme");
   EXPECT_EQ(store_->add_to_balance(t.id, 5'000'000, "top-up", now_), 5'000'000);
   EXPECT_EQ(store_->add_to_balance(t.id, -2'000'000, "refund", now_), 3'000'000);
@@ -104,7 +97,7 @@ TEST_F(SqliteStoreTest, BalanceJournalAndFloor) {
   EXPECT_EQ(journal[1].note, "refund");
 }
 
-TEST_F(SqliteStoreTest, LedgerAuditAndJournalAreAppendOnly) {
+TEST_P(StoreBasics, LedgerAuditAndJournalAreAppendOnly) {
   const Tenant t = tenant("acme", "1");
   LedgerRecord r;
   r.request_id = "req-1";
@@ -115,11 +108,11 @@ TEST_F(SqliteStoreTest, LedgerAuditAndJournalAreAppendOnly) {
   for (const char* sql : {"UPDATE ledger SET cost_micros = 0", "DELETE FROM ledger", "UPDATE audit_log SET actor = 'x'",
                           "DELETE FROM audit_log", "UPDATE balance_journal SET amount_micros = 1e9",
                           "DELETE FROM balance_journal"}) {
-    EXPECT_NE(raw_sql(path_, sql).find("append-only"), std::string::npos) << sql;
+    EXPECT_NE(raw_sql(sql).find("append-only"), std::string::npos) << sql;
   }
 }
 
-TEST_F(SqliteStoreTest, AuditChainDetectsTamperingBehindTheStoresBack) {
+TEST_P(StoreBasics, AuditChainDetectsTamperingBehindTheStoresBack) {
   for (int i = 0; i < 4; ++i) {
     store_->append_audit(AuditEntry{0, now_ + i, "cli", "balance.top_up", "acme", R"({"amount":"5"})", "", ""});
   }
@@ -131,19 +124,20 @@ TEST_F(SqliteStoreTest, AuditChainDetectsTamperingBehindTheStoresBack) {
   EXPECT_EQ(store_->audit_log(2, 1).front().seq, 3);
 
   // An attacker with the file drops the trigger and edits an amount.
-  EXPECT_EQ(raw_sql(path_,
-                    "DROP TRIGGER audit_append_only_update; "
-                    "UPDATE audit_log SET details = '{\"amount\":\"5000\"}' WHERE seq = 2"),
-            "");
+  const std::string drop = postgres() ? "DROP TRIGGER audit_log_append_only ON audit_log; "
+                                     : "DROP TRIGGER audit_append_only_update; ";
+  EXPECT_EQ(raw_sql(drop + "UPDATE audit_log SET details = '{\"amount\":\"5000\"}' WHERE seq = 2"), "");
   EXPECT_EQ(first_broken_audit_entry(store_->audit_log(0, 0)), 2);
 }
 
-TEST_F(SqliteStoreTest, HostileStringsAreStoredAsData) {
+TEST_P(StoreBasics, HostileStringsAreStoredAsData) {
   const std::string nasty = "x'); DROP TABLE tenants; --";
   const Tenant t = store_->create_tenant(nasty, now_);
   EXPECT_EQ(store_->find_tenant(nasty)->id, t.id);
   EXPECT_EQ(store_->list_tenants().size(), 1u);
 }
+
+TOKENMILL_ON_BOTH_BACKENDS(StoreBasics);
 
 }  // namespace
 }  // namespace tokenmill::testing
