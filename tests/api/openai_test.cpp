@@ -119,8 +119,8 @@ TEST(OpenAiResponse, ShapesOfResponsesChunksAndErrors) {
   GenerationRequest req = chat(R"({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2,
                                    "stream": true, "stream_options": {"include_usage": true}})");
   GenerationResponse resp{"chatcmpl-1", 100, "m", {}, {10, 4, 7, 3}, ""};
-  Choice text{0, "hello", "hmm", {}, {}, FinishReason::Stop};
-  Choice call{1, "", "", {{0, "call_1", "f", "{}"}}, {}, FinishReason::ToolCalls};
+  Choice text{0, "hello", "hmm", {}, {}, FinishReason::Stop, ""};
+  Choice call{1, "", "", {{0, "call_1", "f", "{}"}}, {}, FinishReason::ToolCalls, ""};
   resp.choices = {text, call};
   const Json j = openai::response_json(req, resp);
   EXPECT_EQ(j["object"], "chat.completion");
@@ -132,7 +132,7 @@ TEST(OpenAiResponse, ShapesOfResponsesChunksAndErrors) {
   EXPECT_EQ(j["usage"], Json::parse(R"({"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
       "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 3}})"));
 
-  ChoiceDelta d{1, "", "", {{0, "call_1", "f", "{\"a\":1}"}}, {}, FinishReason::ToolCalls};
+  ChoiceDelta d{1, "", "", {{0, "call_1", "f", "{\"a\":1}"}}, {}, FinishReason::ToolCalls, ""};
   const Json chunk = openai::chunk_json(req, resp, d, false);
   EXPECT_EQ(chunk["object"], "chat.completion.chunk");
   EXPECT_EQ(chunk["choices"][0]["index"], 1);

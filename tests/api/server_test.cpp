@@ -100,7 +100,9 @@ TEST(Server, ServedModelOutputCapAndStopText) {
   const Json m = post(server, "/v1/messages", R"({"model":"tiny","max_tokens":100,"messages":[{"role":"user","content":"hi"}]})");
   const std::string said = m["content"][0]["text"];
   EXPECT_EQ(said.find(stop), std::string::npos) << m.dump();
-  if (m["stop_reason"] != "max_tokens") EXPECT_EQ(m["stop_reason"], "end_turn") << m.dump();  // not stop_sequence
+  if (m["stop_reason"] != "max_tokens") {
+    EXPECT_EQ(m["stop_reason"], "end_turn") << m.dump();  // not stop_sequence
+  }
   EXPECT_TRUE(m["stop_sequence"].is_null());
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
   int code = 0;
@@ -144,8 +146,12 @@ TEST(Server, BadRequestsGetOpenAiErrorsAndStatusCodes) {
     const Json e = error_of(r);
     EXPECT_TRUE(e.contains("message") && e["message"].is_string() && !e["message"].get<std::string>().empty()) << r.body;
     EXPECT_TRUE(e.contains("type") && e.contains("param") && e.contains("code")) << r.body;
-    if (!c.param.empty()) EXPECT_EQ(e["param"], c.param) << r.body;
-    if (!c.code.empty()) EXPECT_EQ(e["code"], c.code) << r.body;
+    if (!c.param.empty()) {
+      EXPECT_EQ(e["param"], c.param) << r.body;
+    }
+    if (!c.code.empty()) {
+      EXPECT_EQ(e["code"], c.code) << r.body;
+    }
   }
   // Still serving after all that.
   EXPECT_EQ(http(port, "POST", "/v1/chat/completions", kChat).status, 200);
