@@ -15,7 +15,7 @@ log=$(mktemp)
 ./build/tokenmill serve --model bench="$model" --listen 127.0.0.1:0 --kv-budget 4GiB 2>"$log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 600); do grep -q "listening on" "$log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "listening on http" "$log" && break; sleep 0.1; done
 url=$(grep -o "http://127.0.0.1:[0-9]*" "$log")
 export OPENAI_MODULES=build/npm/openai_sdk
 echo "model $model, $max_tokens tokens per request, $rounds rounds per client, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
