@@ -379,7 +379,7 @@ class Session final : public std::enable_shared_from_this<Session>, public Gener
   // OpenAI's JSON as the dialect sends it: Zhipu adds its request_id.
   Json openai_json(Json j, const Generation& g) const {
     if (dialect_ != Dialect::Zhipu) return j;
-    return zhipu::with_request_id(std::move(j), g.request(), g.response());
+    return zhipu::from_openai(std::move(j), g.request(), g.response());
   }
 
   void drain_anthropic_stream(const Generation::Update& update) {

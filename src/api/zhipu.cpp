@@ -65,8 +65,12 @@ GenerationRequest parse_request(const Json& body) {
   return r;
 }
 
-Json with_request_id(Json j, const GenerationRequest& request, const GenerationResponse& response) {
+Json from_openai(Json j, const GenerationRequest& request, const GenerationResponse& response) {
   j["request_id"] = request.request_id.empty() ? response.id : request.request_id;
+  // Zhipu names a generation the server broke off "network_error" (OpenAI's shape here: "error").
+  if (j.contains("choices"))
+    for (Json& choice : j["choices"])
+      if (choice.value("finish_reason", Json()) == "error") choice["finish_reason"] = "network_error";
   return j;
 }
 

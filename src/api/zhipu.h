@@ -14,9 +14,10 @@ namespace tokenmill::api::zhipu {
 
 GenerationRequest parse_request(const nlohmann::ordered_json& body);
 
-// OpenAI's JSON for `openai_json` (a response or a stream chunk) with Zhipu's request_id.
-nlohmann::ordered_json with_request_id(nlohmann::ordered_json openai_json, const GenerationRequest& request,
-                                       const GenerationResponse& response);
+// Zhipu's JSON for `openai_json` (a response or a stream chunk): OpenAI's with request_id, and
+// finish_reason "network_error" for a generation that failed.
+nlohmann::ordered_json from_openai(nlohmann::ordered_json openai_json, const GenerationRequest& request,
+                                   const GenerationResponse& response);
 
 nlohmann::ordered_json error_json(const ApiError& error);
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/zhipu.h"
 #include "server_env.h"
 
 namespace tokenmill::testing {
@@ -125,6 +126,23 @@ TEST(Zhipu, ToolStreamSendsArgumentsAsTheyAreGenerated) {
   const Json message = Json::parse(r.body)["choices"][0]["message"];
   EXPECT_EQ(Json::parse(message["tool_calls"][0]["function"]["arguments"].get<std::string>()), args);
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
+// A generation the server broke off ends with Zhipu's finish_reason, in chunks and responses.
+TEST(Zhipu, FailedGenerationFinishesWithNetworkError) {
+  api::GenerationRequest req;
+  req.request_id = "req-123456";
+  api::GenerationResponse resp;
+  resp.id = "chatcmpl-1";
+  const nlohmann::ordered_json chunk = {{"id", "chatcmpl-1"},
+                                        {"choices", {{{"index", 0}, {"delta", Json::object()}, {"finish_reason", "error"}},
+                                                     {{"index", 1}, {"delta", Json::object()}, {"finish_reason", "stop"}},
+                                                     {{"index", 2}, {"delta", Json::object()}, {"finish_reason", nullptr}}}}};
+  const nlohmann::ordered_json out = api::zhipu::from_openai(chunk, req, resp);
+  EXPECT_EQ(out["request_id"], "req-123456");
+  EXPECT_EQ(out["choices"][0]["finish_reason"], "network_error");
+  EXPECT_EQ(out["choices"][1]["finish_reason"], "stop");
+  EXPECT_TRUE(out["choices"][2]["finish_reason"].is_null());
 }
 
 TEST(Zhipu, ErrorsCarryBusinessCodes) {
