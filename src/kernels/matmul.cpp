@@ -322,6 +322,8 @@ QuantTileFn QuantTiles::find(TensorType weight) const {
     case TensorType::Q8_0: return q8_0;
     case TensorType::Q4_0: return q4_0;
     case TensorType::Q5_0: return q5_0;
+    case TensorType::IQ4_NL: return iq4_nl;
+    case TensorType::IQ4_XS: return iq4_xs;
     case TensorType::Q2_K: return q2_k;
     case TensorType::Q3_K: return q3_k;
     case TensorType::Q4_K: return q4_k;

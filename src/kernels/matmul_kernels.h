@@ -38,7 +38,7 @@ using QuantTileFn = void (*)(const uint8_t* w, uint64_t w_stride, int64_t n_rows
 
 // The formats with their own tile kernels; the others (and a null entry) take the paths below.
 struct QuantTiles {
-  QuantTileFn q8_0 = nullptr, q4_0 = nullptr, q5_0 = nullptr;
+  QuantTileFn q8_0 = nullptr, q4_0 = nullptr, q5_0 = nullptr, iq4_nl = nullptr, iq4_xs = nullptr;
   QuantTileFn q2_k = nullptr, q3_k = nullptr, q4_k = nullptr, q5_k = nullptr, q6_k = nullptr;
 
   QuantTileFn find(gguf::TensorType weight) const;

@@ -9,12 +9,13 @@
 // (at most 63) with the activations (|a| <= 127) into 16-bit pair sums (at most 16002, no
 // saturation) and vpdpwssd multiplies those by the group scale and adds them to 32-bit lanes.
 // A super-block's lanes become floats once: times d_w d_a, less the group offsets (mins, or the
-// centring of Q6_K's codes) times d_a times Q8_K's 16-element sums.
+// centring of Q3_K's and Q6_K's codes) times d_a times Q8_K's 16-element sums.
 //
-// Q8_0, Q4_0 and Q5_0 weights against Q8_0, two blocks per step: vpdpbusd takes the weights as
-// unsigned codes (w + 128, or the stored 4- / 5-bit q), and each lane starts from minus the
-// centre (128, 8, 16) times its activations' sum, so it ends at sum(w a). The lanes of each
-// block are scaled by that block's d_w d_a.
+// Q8_0, Q4_0, Q5_0 and IQ4_NL weights against Q8_0, two blocks per step: vpdpbusd takes the
+// weights as unsigned codes (w + 128, the stored 4- / 5-bit q, or IQ4's level + 128 looked up by
+// vpshufb), and each lane starts from minus the centre (128, 8, 16) times its activations' sum,
+// so it ends at sum(w a). The lanes of each block are scaled by that block's d_w d_a. IQ4_XS
+// does the same against Q8_K, two 32-element groups per step, each with its own scale.
 //
 // Every tile prefetches a little ahead in each of its rows, so a decode keeps memory busy while
 // it computes.
@@ -320,6 +321,18 @@ struct Q5_0Codes {
   }
 };
 
+// IQ4_NL: Q4_0's nibbles index the 16 levels; the codes are level + 128.
+__m512i iq4_levels_plus_128() {
+  return _mm512_xor_si512(_mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels))), bytes(0x80));
+}
+struct IQ4NLCodes {
+  using Block = BlockIQ4_NL;
+  static constexpr int kCentre = 128;
+  static __m512i codes(const Block* b, bool both) {
+    return _mm512_shuffle_epi8(iq4_levels_plus_128(), pair(nibble_codes(b[0]), both ? nibble_codes(b[1]) : _mm256_setzero_si256(), both));
+  }
+};
+
 template <class F, int R, int T>
 void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   using Block = typename F::Block;
@@ -350,6 +363,80 @@ void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
       for (int t = 0; t < T; ++t) {
         const __m512i sums = _mm512_dpbusd_epi32(start[t], codes, act[t]);
         acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+      }
+    }
+  }
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+// ---- IQ4_XS against Q8_K, 64 elements (two 32-element groups) per step: the nibbles index the
+// levels, taken as level + 128 by vpdpbusd with each lane starting from -128 times its
+// activations' sum, as above; lanes 0-7 hold the first group's sums, 8-15 the second's, each
+// scaled by its group's d (scale - 32) d_a.
+
+// The eight group scales (stored + 32) times d: low 4 bits in nibble g % 2 of scales_l[g / 2],
+// high 2 bits in bits 2g of scales_h.
+void iq4_xs_group_scales(const BlockIQ4_XS& b, float* scales) {
+  const float d = half_to_float(b.d);
+  for (int g = 0; g < 8; ++g) {
+    const int low = b.scales_l[g / 2] >> 4 * (g % 2) & 15, high = b.scales_h >> 2 * g & 3;
+    scales[g] = d * static_cast<float>((low | high << 4) - 32);
+  }
+}
+
+// Group g's 32 elements are the low then the high nibbles of qs[16g .. 16g + 15].
+__m512i iq4_xs_codes(const BlockIQ4_XS& b, int j) {
+  const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + 32 * j));
+  const __m256i low4 = _mm256_set1_epi8(15);
+  const __m512i lows_highs = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(q, low4)),
+                                                _mm256_and_si256(_mm256_srli_epi16(q, 4), low4), 1);
+  // 128-bit lanes [low 0-15, low 16-31, high 0-15, high 16-31] to [low, high of group 2j, then 2j + 1].
+  return _mm512_shuffle_epi8(iq4_levels_plus_128(), _mm512_shuffle_i64x2(lows_highs, lows_highs, _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+template <int R, int T>
+void iq4_xs_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
+  __m512 acc[R][T];
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  const __m512i first_group = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    prefetch_rows<R>(rows, n_blocks * sizeof(BlockIQ4_XS), i * sizeof(BlockIQ4_XS), sizeof(BlockIQ4_XS));
+    const BlockIQ4_XS* b[R];
+    __m512 group_scales[R];
+    #pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      b[r] = reinterpret_cast<const BlockIQ4_XS*>(rows.w + r * rows.lane_stride) + i;
+      alignas(64) float scales[16] = {};
+      iq4_xs_group_scales(*b[r], scales);
+      group_scales[r] = _mm512_load_ps(scales);
+    }
+    const BlockQ8_K* q[T];
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) q[t] = reinterpret_cast<const BlockQ8_K*>(a + t * a_stride) + i;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      __m512i act[T], start[T];
+      #pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        act[t] = load64(q[t]->qs + 64 * j);
+        start[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), bytes(0x80), act[t]));
+      }
+      const __m512i groups = _mm512_add_epi32(first_group, _mm512_set1_epi32(2 * j));
+      #pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const __m512i codes = iq4_xs_codes(*b[r], j);
+        const __m512 scale = _mm512_permutexvar_ps(groups, group_scales[r]);
+        #pragma GCC unroll 8
+        for (int t = 0; t < T; ++t) {
+          const __m512i sums = _mm512_dpbusd_epi32(start[t], codes, act[t]);
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(scale, _mm512_set1_ps(q[t]->d)), acc[r][t]);
+        }
       }
     }
   }
@@ -414,6 +501,10 @@ template <class F, int R, int T>
 struct KQuantTile {
   static constexpr Tile run = k_quant_tile<F, R, T>;
 };
+template <class Unused, int R, int T>
+struct IQ4XSTile {
+  static constexpr Tile run = iq4_xs_tile<R, T>;
+};
 template <class F, int R, int T>
 struct Block32Tile {
   static constexpr Tile run = block32_tile<F, R, T>;
@@ -433,9 +524,11 @@ template <class F>
 using KQuant = Tiled<KQuantTile, F, 2, 8, kSuperBlockSize>;
 template <class F>
 using Block32 = Tiled<Block32Tile, F, 4, 4, kBlockSize>;
+using IQ4XS = Tiled<IQ4XSTile, void, 4, 4, kSuperBlockSize>;
 
 constexpr QuantTiles make_quant_tiles() {
   return {Block32<Q8_0Codes>::run,        Block32<Q4_0Codes>::run,      Block32<Q5_0Codes>::run,
+          Block32<IQ4NLCodes>::run,       IQ4XS::run,
           KQuant<Q2K>::run,             KQuant<Q3K>::run,             KQuant<Q45K<BlockQ4_K>>::run,
           KQuant<Q45K<BlockQ5_K>>::run, KQuant<Q6K>::run};
 }

@@ -162,8 +162,8 @@ TEST_P(MatmulTest, BatchedTokensMatchOneAtATime) {
 TEST_P(MatmulTest, TileShapesOnRandomBlocks) {
   const Isa isa = GetParam();
   ThreadPool pool(2);
-  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::Q2_K, TensorType::Q3_K,
-                          TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q5_0, TensorType::IQ4_NL, TensorType::Q2_K,
+                          TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_XS}) {
     const int64_t block = gguf::tensor_type_info(type).block_elements;
     for (int64_t cols : {block, 3 * block, 4096 / block * block + (block == 32 ? 32 : 0)})
       for (int64_t rows : {1, 2, 3, 4, 5, 7, 9, 23, 70})
