@@ -377,14 +377,14 @@ void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
 // activations' sum, as above; lanes 0-7 hold the first group's sums, 8-15 the second's, each
 // scaled by its group's d (scale - 32) d_a.
 
-// The eight group scales (stored + 32) times d: low 4 bits in nibble g % 2 of scales_l[g / 2],
-// high 2 bits in bits 2g of scales_h.
-void iq4_xs_group_scales(const BlockIQ4_XS& b, float* scales) {
-  const float d = half_to_float(b.d);
-  for (int g = 0; g < 8; ++g) {
-    const int low = b.scales_l[g / 2] >> 4 * (g % 2) & 15, high = b.scales_h >> 2 * g & 3;
-    scales[g] = d * static_cast<float>((low | high << 4) - 32);
-  }
+// The eight group scales (stored + 32) times d, in lanes 0-7: low 4 bits in nibble g % 2 of
+// scales_l[g / 2], high 2 bits in bits 2g of scales_h; pdep spreads both to a byte per group.
+__m512 iq4_xs_group_scales(const BlockIQ4_XS& b) {
+  uint32_t low;
+  std::memcpy(&low, b.scales_l, 4);
+  const uint64_t stored = _pdep_u64(low, 0x0F0F0F0F0F0F0F0F) | _pdep_u64(b.scales_h, 0x0303030303030303) << 4;
+  const __m256i scales = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(static_cast<int64_t>(stored))), _mm256_set1_epi32(32));
+  return _mm512_castps256_ps512(_mm256_mul_ps(_mm256_cvtepi32_ps(scales), _mm256_set1_ps(half_to_float(b.d))));
 }
 
 // Group g's 32 elements are the low then the high nibbles of qs[16g .. 16g + 15].
@@ -412,9 +412,7 @@ void iq4_xs_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int6
     #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       b[r] = reinterpret_cast<const BlockIQ4_XS*>(rows.w + r * rows.lane_stride) + i;
-      alignas(64) float scales[16] = {};
-      iq4_xs_group_scales(*b[r], scales);
-      group_scales[r] = _mm512_load_ps(scales);
+      group_scales[r] = iq4_xs_group_scales(*b[r]);
     }
     const BlockQ8_K* q[T];
     #pragma GCC unroll 8
