@@ -137,7 +137,7 @@ struct Args {
 void register_admin(CLI::App& app) {
   auto args = std::make_shared<Args>();
   CLI::App* admin = app.add_subcommand("admin", "Manage tenants, keys, prices, plans and usage in a tokenmill database");
-  admin->add_option("--db", args->opts.db, "database URL, e.g. sqlite:tokenmill.db");
+  admin->add_option("--db", args->opts.db, "database URL: sqlite:PATH or postgres://USER@HOST:PORT/DB");
   admin->add_flag("--json", args->opts.json_output, "print JSON");
   admin->fallthrough();
   admin->require_subcommand(1);

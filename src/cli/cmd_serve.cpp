@@ -205,7 +205,7 @@ void register_serve(CLI::App& app) {
   cmd->add_option("--max-body", args->max_body, "Largest request body in bytes; larger get 413")->capture_default_str();
   cmd->add_option("--shutdown-grace", args->shutdown_grace, "Seconds in-flight requests may finish after SIGTERM")
       ->capture_default_str();
-  cmd->add_option("--db", args->db, "Store URL (sqlite:PATH): API keys, metering and the admin API");
+  cmd->add_option("--db", args->db, "Store URL (sqlite:PATH or postgres://USER@HOST:PORT/DB): API keys, metering and the admin API");
   cmd->add_flag("--insecure-open", args->insecure_open, "Without --db, allow a non-loopback --listen (no keys!)");
   cmd->callback([args] { serve(*args); });
 }
