@@ -257,14 +257,19 @@ std::string StreamEncoder::delta(const ChoiceDelta& d) {
     out += open(Block::Text);
     out += event("content_block_delta", {{"type", "content_block_delta"}, {"index", index_}, {"delta", {{"type", "text_delta"}, {"text", d.content}}}});
   }
+  // A call opens a tool_use block (empty input); its arguments follow as input_json_delta
+  // pieces, in as many events as they came in, until another block starts or the message ends.
   for (const ToolCallOut& call : d.tool_calls) {
-    out += close();
-    ++index_;
-    Json block = tool_use_json(call);
-    block["input"] = Json::object();
-    out += event("content_block_start", {{"type", "content_block_start"}, {"index", index_}, {"content_block", block}});
-    out += event("content_block_delta", {{"type", "content_block_delta"}, {"index", index_}, {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
-    out += event("content_block_stop", {{"type", "content_block_stop"}, {"index", index_}});
+    if (!call.id.empty()) {
+      out += close();
+      open_ = Block::Tool;
+      ++index_;
+      Json block = tool_use_json(call);
+      block["input"] = Json::object();
+      out += event("content_block_start", {{"type", "content_block_start"}, {"index", index_}, {"content_block", block}});
+    }
+    if (!call.arguments.empty())
+      out += event("content_block_delta", {{"type", "content_block_delta"}, {"index", index_}, {"delta", {{"type", "input_json_delta"}, {"partial_json", call.arguments}}}});
   }
   if (d.finish_reason) {
     finish_reason_ = *d.finish_reason;

@@ -35,7 +35,7 @@ class StreamEncoder {
   std::string error(const ApiError& error);
 
  private:
-  enum class Block { None, Thinking, Text };
+  enum class Block { None, Thinking, Text, Tool };
   std::string open(Block block);
   std::string close();
 

@@ -68,9 +68,10 @@ struct GenerationRequest {
   int top_logprobs = 0;
   ResponseFormat response_format;
   bool stream = false;
-  // Stream a named forced tool call's arguments as they are generated (Zhipu's tool_stream)
-  // instead of whole at the end; tool calls in the model's own format still come whole.
-  bool stream_tool_arguments = false;
+  // Streamed tool calls send their arguments in pieces as they are generated, as OpenAI's and
+  // Anthropic's APIs do (a call in the model's format, or a named forced call); false sends
+  // each call whole once it closed (Zhipu without tool_stream).
+  bool stream_tool_arguments = true;
   bool include_usage = false;
   std::string cache_salt;
   std::string user;

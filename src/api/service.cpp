@@ -134,7 +134,7 @@ class ChoiceSink final : public engine::SequenceSink {
       : owner_(std::move(owner)), model_(model), mode_(mode), decoder_(model.tokenizer), stops_(std::move(stops), model.stop),
         parser_(chat), reasoning_(chat.thinking_open), count_reasoning_(reasoning), logprobs_(logprobs),
         forced_tool_(std::move(forced_tool)),
-        stream_arguments_(stream_tool_arguments && mode == OutputMode::ForcedTool && !forced_tool_.empty()) {
+        stream_arguments_(stream_tool_arguments && (mode == OutputMode::Chat || !forced_tool_.empty())) {
     choice_.index = index;
   }
 
@@ -143,6 +143,7 @@ class ChoiceSink final : public engine::SequenceSink {
 
  private:
   ChoiceDelta route(const std::string& text);
+  ChoiceDelta from_chat(const ChatDelta& c);
   void add(ChoiceDelta& into, const ChoiceDelta& d);
   TokenLogprobOut logprob_entry(int32_t token, float logprob) const;
 
@@ -156,10 +157,13 @@ class ChoiceSink final : public engine::SequenceSink {
   bool count_reasoning_;
   bool logprobs_;
   std::string forced_tool_;  // ForcedTool: the function's name, or empty when the output names it
-  // A named forced call's output is its arguments, sent as generated; the first piece opens the
-  // call (its id and name), the rest carry no id.
+  // Tool-call arguments are sent as they are generated — a named forced call's output is its
+  // arguments; a call in the model's format comes in the chat parser's pieces — the first piece
+  // opening the call (its id and name), the rest carrying no id. Otherwise a call is sent
+  // whole once it closed.
   bool stream_arguments_;
   bool call_opened_ = false;
+  ToolCallOut open_call_;  // Chat, not streaming arguments: the call being put together
   bool stopped_ = false;
   int64_t reasoning_tokens_ = 0;
   std::string raw_;  // Json / ForcedTool: the whole output, parsed at the end
@@ -319,15 +323,27 @@ ChoiceDelta ChoiceSink::route(const std::string& text) {
         call_opened_ = true;
       }
       break;
-    case OutputMode::Chat: {
-      const ChatDelta c = parser_.feed(text);
-      d.content = c.content;
-      d.reasoning = c.reasoning_content;
-      for (const ToolCall& call : c.tool_calls)
-        d.tool_calls.push_back({static_cast<int>(choice_.tool_calls.size() + d.tool_calls.size()),
-                                random_id("call_"), call.name, call.arguments});
+    case OutputMode::Chat:
+      d = from_chat(parser_.feed(text));
       break;
+  }
+  return d;
+}
+
+ChoiceDelta ChoiceSink::from_chat(const ChatDelta& c) {
+  ChoiceDelta d;
+  d.content = c.content;
+  d.reasoning = c.reasoning_content;
+  for (const ToolCallDelta& piece : c.tool_calls) {
+    const int index = static_cast<int>(piece.index);
+    if (stream_arguments_) {
+      d.tool_calls.push_back(piece.opens ? ToolCallOut{index, random_id("call_"), piece.name, piece.arguments}
+                                         : ToolCallOut{index, "", "", piece.arguments});
+      continue;
     }
+    if (piece.opens) open_call_ = {index, random_id("call_"), piece.name, ""};
+    open_call_.arguments += piece.arguments;
+    if (piece.closes) d.tool_calls.push_back(open_call_);
   }
   return d;
 }
@@ -357,16 +373,7 @@ void ChoiceSink::on_finish(const engine::SequenceReport& report) {
     add(last, route(stops_.feed(decoder_.finish(), hit)));
     if (!hit) add(last, route(stops_.flush()));
   }
-  if (mode_ == OutputMode::Chat) {
-    const ChatDelta c = parser_.finish();
-    ChoiceDelta d;
-    d.content = c.content;
-    d.reasoning = c.reasoning_content;
-    for (const ToolCall& call : c.tool_calls)
-      d.tool_calls.push_back({static_cast<int>(choice_.tool_calls.size() + d.tool_calls.size()), random_id("call_"),
-                              call.name, call.arguments});
-    add(last, d);
-  }
+  if (mode_ == OutputMode::Chat) add(last, from_chat(parser_.finish()));
   if (mode_ == OutputMode::ForcedTool && !call_opened_) {
     ChoiceDelta d;
     ToolCallOut call{0, random_id("call_"), forced_tool_, raw_};

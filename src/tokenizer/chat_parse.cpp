@@ -1,10 +1,12 @@
 #include "tokenizer/chat_parse.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.h"
 #include "tokenizer/jinja_template.h"
 #include "tokenizer/jinja_text.h"
+#include "tokenizer/utf8.h"
 
 namespace tokenmill {
 
@@ -62,44 +64,88 @@ std::string parameter_type(const ordered_json& tools, const std::string& tool, c
   return "";
 }
 
-// A GLM argument value: raw text for string parameters, JSON for the others; a value that is
-// not valid JSON (or whose type is unknown and is not JSON) stays a string.
-ordered_json typed_value(const std::string& raw, const std::string& type) {
-  if (type == "string") return raw;
-  const ordered_json parsed = ordered_json::parse(raw, nullptr, false);
-  return parsed.is_discarded() ? ordered_json(raw) : parsed;
+// JSON text of a string; invalid UTF-8 (a model can emit any bytes) becomes U+FFFD.
+std::string string_json(std::string_view s) { return ordered_json(tokenizer::repair_utf8(s)).dump(); }
+
+// A GLM argument value as JSON text: raw text for string parameters, JSON for the others; a
+// value that is not valid JSON (or whose type is unknown and is not JSON) stays a string.
+std::string value_json(std::string_view raw, const std::string& type) {
+  if (type != "string") {
+    const ordered_json parsed = ordered_json::parse(raw, nullptr, false);
+    if (!parsed.is_discarded()) return parsed.dump();
+  }
+  return string_json(raw);
 }
 
-// Between <tool_call> and </tool_call> in the GLM forms:
-// NAME [ws] (<arg_key>K</arg_key> [ws] <arg_value>V</arg_value> [ws])*
-bool parse_glm_call(std::string_view body, const ordered_json& tools, ToolCall& call) {
-  const size_t name_end = std::min(body.find("<arg_key>"), body.size());
-  call.name = trim(body.substr(0, name_end));
-  if (call.name.empty() || call.name.find_first_of("<>\n") != std::string::npos) return false;
-  ordered_json arguments = ordered_json::object();
+// The longest start of `text` that more bytes cannot change as UTF-8: it stops before an
+// incomplete character at the end.
+size_t complete_utf8_prefix(std::string_view text) {
+  size_t n = 0;
+  while (n < text.size()) {
+    const tokenizer::Utf8Step step = tokenizer::utf8_step(text.substr(n));
+    if (step.status == tokenizer::Utf8Status::Incomplete) break;
+    n += step.length;
+  }
+  return n;
+}
+
+constexpr std::string_view kArgKey = "<arg_key>";
+constexpr std::string_view kArgKeyClose = "</arg_key>";
+constexpr std::string_view kArgValue = "<arg_value>";
+constexpr std::string_view kArgValueClose = "</arg_value>";
+
+// How the body of a call (the text after <tool_call>) ends.
+enum class BodyEnd { More, Tag, Output };  // the output may go on / </tool_call> / end of output
+
+// A GLM call: NAME [ws] (<arg_key>K</arg_key> [ws] <arg_value>V</arg_value> [ws])*, read as far
+// as `body` makes it certain, so that reading a longer body only appends to the arguments.
+// Nothing when the body is not a call, or (BodyEnd::More) not yet known to be one.
+std::optional<ToolCall> read_glm_call(std::string_view body, BodyEnd end, const ordered_json& tools) {
+  const size_t name_end = std::min(body.find('<'), body.size());
+  if (name_end == body.size() ? end != BodyEnd::Tag : !starts_with(body.substr(name_end), kArgKey)) return std::nullopt;
+  ToolCall call{trim(body.substr(0, name_end)), "{"};
+  if (call.name.empty() || call.name.find_first_of(">\n") != std::string::npos) return std::nullopt;
+  const bool closed = end != BodyEnd::More;
+  std::vector<std::string> keys;
   size_t pos = name_end;
   const auto skip_space = [&] {
     while (pos < body.size() && jinja::is_space(static_cast<unsigned char>(body[pos]))) ++pos;
   };
-  const auto element = [&](std::string_view open, std::string_view close, std::string& out) {
-    skip_space();
-    if (!starts_with(body.substr(pos), open)) return false;
-    const size_t end = body.find(close, pos + open.size());
-    if (end == std::string_view::npos) return false;
-    out = std::string(body.substr(pos + open.size(), end - pos - open.size()));
-    pos = end + close.size();
-    return true;
+  // A malformed part ends the arguments; the rest of the call is dropped.
+  const auto done = [&] {
+    if (closed) call.arguments += '}';
+    return call;
   };
   while (true) {
     skip_space();
-    if (pos >= body.size()) break;
-    std::string key, value;
-    if (!element("<arg_key>", "</arg_key>", key) || !element("<arg_value>", "</arg_value>", value)) return false;
-    key = trim(key);
-    arguments[key] = typed_value(value, parameter_type(tools, call.name, key));
+    if (!starts_with(body.substr(pos), kArgKey)) return done();  // the end, or malformed
+    const size_t key_end = body.find(kArgKeyClose, pos + kArgKey.size());
+    if (key_end == std::string_view::npos) return done();
+    const std::string key = trim(body.substr(pos + kArgKey.size(), key_end - pos - kArgKey.size()));
+    pos = key_end + kArgKeyClose.size();
+    skip_space();
+    if (!starts_with(body.substr(pos), kArgValue)) return done();
+    pos += kArgValue.size();
+    // A value missing its </arg_value> runs to the end of the call.
+    const size_t value_end = std::min(body.find(kArgValueClose, pos), body.size());
+    std::string_view raw = body.substr(pos, value_end - pos);
+    const bool value_closed = value_end < body.size() || closed;
+    const std::string type = parameter_type(tools, call.name, key);
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) {  // a repeated key is dropped
+      call.arguments += (keys.empty() ? "" : ",") + string_json(key) + ":";
+      keys.push_back(key);
+      if (value_closed) {
+        call.arguments += value_json(raw, type);
+      } else if (type == "string") {  // streams: all but what may be the start of a closing tag
+        raw.remove_suffix(partial_tag_length(raw, {kArgValueClose, kToolClose}));
+        std::string text = string_json(raw.substr(0, complete_utf8_prefix(raw)));
+        text.pop_back();  // the closing quote comes with the rest of the value
+        call.arguments += text;
+      }
+    }
+    if (value_end == body.size()) return done();
+    pos = value_end + kArgValueClose.size();
   }
-  call.arguments = arguments.dump();
-  return true;
 }
 
 // {"name": ..., "arguments"|"parameters": {...}} (Hermes and Llama 3).
@@ -116,11 +162,18 @@ bool parse_json_call(std::string_view body, ToolCall& call) {
   return true;
 }
 
-// Parses `text`. When `final` is false the text may stop anywhere, and only what more text
-// cannot change is returned: a partial tag, an unclosed tool call and trailing whitespace are
-// held back. That makes every partial result a prefix of the final one.
-ChatMessage parse(std::string_view text, const ChatParseOptions& options, bool final) {
+struct Parsed {
   ChatMessage message;
+  bool last_call_open = false;  // the last tool call is still being generated
+};
+
+// Parses `text`. When `final` is false the text may stop anywhere, and only what more text
+// cannot change is returned: a partial tag, a tool call not yet known to be one, the uncertain
+// end of an open call's arguments and trailing whitespace are held back. That makes every
+// partial result a prefix of the final one.
+Parsed parse(std::string_view text, const ChatParseOptions& options, bool final) {
+  Parsed parsed;
+  ChatMessage& message = parsed.message;
   const bool xml_calls = uses_xml_tool_calls(options.format);
   size_t pos = 0;
   bool reasoning = options.reasoning && options.thinking_open;
@@ -131,7 +184,7 @@ ChatMessage parse(std::string_view text, const ChatParseOptions& options, bool f
       reasoning = true;
       pos = start + kThinkOpen.size();
     } else if (!final && !head.empty() && starts_with(kThinkOpen, head)) {
-      return message;  // "<thi": not yet known whether reasoning follows
+      return parsed;  // "<thi": not yet known whether reasoning follows
     }
   }
   std::string content, thought;
@@ -154,19 +207,23 @@ ChatMessage parse(std::string_view text, const ChatParseOptions& options, bool f
     // A tool call, in the content or (GLM models do this) before </think>.
     sink += text.substr(pos, call_at - pos);
     const size_t close = text.find(kToolClose, call_at);
-    if (close == std::string_view::npos) {
-      if (final) sink += text.substr(call_at);
+    const size_t body_at = call_at + kToolOpen.size();
+    const std::string_view body = text.substr(body_at, std::min(close, text.size()) - body_at);
+    const BodyEnd end = close != std::string_view::npos ? BodyEnd::Tag : final ? BodyEnd::Output : BodyEnd::More;
+    std::optional<ToolCall> call;
+    if (options.format != ChatFormat::Hermes) {
+      call = read_glm_call(body, end, options.tools);
+    } else if (end == BodyEnd::Tag) {
+      call.emplace();
+      if (!parse_json_call(trim(body), *call)) call.reset();
+    }
+    if (call) message.tool_calls.push_back(std::move(*call));
+    if (close == std::string_view::npos) {  // the call runs to the end of the text
+      parsed.last_call_open = call && end == BodyEnd::More;
+      if (final && !call) sink += text.substr(call_at);
       break;
     }
-    const std::string_view body = text.substr(call_at + kToolOpen.size(), close - call_at - kToolOpen.size());
-    ToolCall call;
-    const bool ok = options.format == ChatFormat::Hermes ? parse_json_call(trim(body), call)
-                                                         : parse_glm_call(body, options.tools, call);
-    if (ok) {
-      message.tool_calls.push_back(std::move(call));
-    } else {
-      sink += text.substr(call_at, close + kToolClose.size() - call_at);
-    }
+    if (!call) sink += text.substr(call_at, close + kToolClose.size() - call_at);
     pos = close + kToolClose.size();
   }
   message.reasoning_content = trim(thought);
@@ -184,7 +241,7 @@ ChatMessage parse(std::string_view text, const ChatParseOptions& options, bool f
       message.content.clear();  // a JSON reply may be a tool call: wait for the whole of it
     }
   }
-  return message;
+  return parsed;
 }
 
 }  // namespace
@@ -253,16 +310,19 @@ ordered_json ChatMessage::to_json() const {
   return out;
 }
 
-ChatMessage parse_chat_output(std::string_view text, const ChatParseOptions& options) { return parse(text, options, true); }
+ChatMessage parse_chat_output(std::string_view text, const ChatParseOptions& options) {
+  return parse(text, options, true).message;
+}
 
 ChatDelta ChatStreamParser::feed(std::string_view chunk) {
   text_ += chunk;
-  return advance(parse(text_, options_, false));
+  const Parsed stable = parse(text_, options_, false);
+  return advance(stable.message, stable.last_call_open);
 }
 
-ChatDelta ChatStreamParser::finish() { return advance(parse(text_, options_, true)); }
+ChatDelta ChatStreamParser::finish() { return advance(parse(text_, options_, true).message, false); }
 
-ChatDelta ChatStreamParser::advance(const ChatMessage& stable) {
+ChatDelta ChatStreamParser::advance(const ChatMessage& stable, bool last_call_open) {
   // Each stable result extends the previous one, so the new part is what lies past it.
   ChatDelta delta;
   const auto tail = [](const std::string& now, std::string& emitted, std::string& out) {
@@ -273,9 +333,18 @@ ChatDelta ChatStreamParser::advance(const ChatMessage& stable) {
   };
   tail(stable.content, emitted_.content, delta.content);
   tail(stable.reasoning_content, emitted_.reasoning_content, delta.reasoning_content);
-  for (size_t i = emitted_.tool_calls.size(); i < stable.tool_calls.size(); ++i) {
-    delta.tool_calls.push_back(stable.tool_calls[i]);
-    emitted_.tool_calls.push_back(stable.tool_calls[i]);
+  for (size_t i = calls_closed_; i < stable.tool_calls.size(); ++i) {
+    ToolCallDelta piece;
+    piece.index = i;
+    piece.opens = i == emitted_.tool_calls.size();
+    if (piece.opens) {
+      piece.name = stable.tool_calls[i].name;
+      emitted_.tool_calls.push_back({piece.name, ""});
+    }
+    tail(stable.tool_calls[i].arguments, emitted_.tool_calls[i].arguments, piece.arguments);
+    piece.closes = !(last_call_open && i + 1 == stable.tool_calls.size());
+    if (piece.closes) calls_closed_ = i + 1;
+    if (piece.opens || piece.closes || !piece.arguments.empty()) delta.tool_calls.push_back(std::move(piece));
   }
   return delta;
 }

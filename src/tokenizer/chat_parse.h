@@ -9,7 +9,17 @@
 //   - Llama 3: the whole reply is {"name": ..., "parameters": {...}} (maybe after <|python_tag|>).
 // Argument values of the XML forms are typed by the request's tool schema: strings raw, other
 // types parsed as JSON. The streaming parser never emits a partial tag as content, and its
-// deltas add up to exactly what parsing the whole text gives.
+// deltas add up to exactly what parsing the whole text gives, tool-call arguments included.
+//
+// A GLM call streams: it is a call from the moment its name is followed by <arg_key> (or it
+// closes), and its arguments come as they become certain — `{"key":` at each <arg_value>,
+// string values as JSON-escaped text while they are generated, other values when they close,
+// `}` at </tool_call>. For that to add up to the whole parse, the whole parse reads a started
+// call the same way: a malformed part ends its arguments (the rest of the call is dropped), a
+// repeated key is dropped, a value missing </arg_value> runs to the end of the call, and a call
+// cut off by the end of the output is closed there. Hermes calls are re-serialised by the
+// whole parse (the raw text is not kept byte for byte), so they come whole when closed, as
+// Llama 3's whole-reply calls do.
 #pragma once
 
 #include <string>
@@ -57,11 +67,22 @@ struct ChatMessage {
 
 ChatMessage parse_chat_output(std::string_view text, const ChatParseOptions& options);
 
-// What one piece of streamed output adds. A tool call is emitted whole, once it is closed.
+// The next piece of a streamed tool call: the first piece of a call opens it (its name), the
+// last closes it; its pieces' arguments add up to the call's arguments.
+struct ToolCallDelta {
+  size_t index = 0;  // the call's position among the message's tool calls
+  bool opens = false;
+  bool closes = false;
+  std::string name;       // set when it opens
+  std::string arguments;  // the next fragment of the arguments' text
+  bool operator==(const ToolCallDelta&) const = default;
+};
+
+// What one piece of streamed output adds.
 struct ChatDelta {
   std::string content;
   std::string reasoning_content;
-  std::vector<ToolCall> tool_calls;
+  std::vector<ToolCallDelta> tool_calls;
   bool empty() const { return content.empty() && reasoning_content.empty() && tool_calls.empty(); }
 };
 
@@ -71,14 +92,16 @@ class ChatStreamParser {
 
   ChatDelta feed(std::string_view chunk);  // more output text
   ChatDelta finish();                      // end of output: flushes what was held back
-  const ChatMessage& message() const { return emitted_; }  // everything emitted so far
+  // Everything emitted so far (the last tool call may still be open).
+  const ChatMessage& message() const { return emitted_; }
 
  private:
-  ChatDelta advance(const ChatMessage& stable);
+  ChatDelta advance(const ChatMessage& stable, bool last_call_open);
 
   ChatParseOptions options_;
   std::string text_;
   ChatMessage emitted_;
+  size_t calls_closed_ = 0;
 };
 
 }  // namespace tokenmill

@@ -152,6 +152,24 @@ test('tools: a forced tool call is a tool_use block, streamed as input_json_delt
   assert.ok(next.usage.input_tokens > 0);
 });
 
+test('tools: a tool call in the model\'s format streams as input_json_delta pieces', async () => {
+  // "glm" is scripted to answer with one GLM-format get_weather call (scripted_model.h).
+  const params = { model: 'glm', max_tokens: 64, temperature: 0, tools: [weatherTool], messages: [{ role: 'user', content: 'Weather?' }] };
+  const input = { city: 'San Francisco by the bay', days: 14 };
+  const m = await client.messages.create(params);
+  assert.deepEqual(m.content.find((b) => b.type === 'tool_use').input, input);
+  const stream = client.messages.stream(params);
+  const partial = [];
+  stream.on('streamEvent', (e) => { if (e.type === 'content_block_delta' && e.delta.type === 'input_json_delta') partial.push(e.delta.partial_json); });
+  const final = await stream.finalMessage();
+  assert.ok(partial.length > 5, JSON.stringify(partial));
+  assert.equal(partial.join(''), JSON.stringify(input));
+  const use = final.content.find((b) => b.type === 'tool_use');
+  assert.equal(use.name, 'get_weather');
+  assert.deepEqual(use.input, input);
+  assert.equal(final.stop_reason, 'tool_use');
+});
+
 test('stop_sequences: the answer ends before the first one met; stop_reason and stop_sequence say which', async () => {
   const params = { model: MODEL, max_tokens: 24, temperature: 0, messages: [{ role: 'user', content: 'say something' }] };
   const whole = (await client.messages.create(params)).content[0].text;

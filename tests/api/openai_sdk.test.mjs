@@ -4,6 +4,8 @@
 //   TOKENMILL_BIN      the tokenmill binary (to count tokens with the same tokenizer)
 //   TOKENMILL_MODEL    path of the served model "tiny" (byte vocabulary, chat template below)
 //   TOKENMILL_TEMPLATE the chat template it is served with
+//   (also served: "glm", scripted to answer with one GLM-format get_weather call; see
+//   scripted_model.h)
 //   OPENAI_MODULES     folder whose node_modules holds the openai package
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,9 +41,9 @@ const weatherTool = {
   },
 };
 
-test('models list the served model', async () => {
+test('models list the served models', async () => {
   const models = await client.models.list();
-  assert.deepEqual(models.data.map((m) => m.id), [MODEL]);
+  assert.deepEqual(models.data.map((m) => m.id), [MODEL, 'glm']);
   const one = await client.models.retrieve(MODEL);
   assert.equal(one.id, MODEL);
 });
@@ -160,6 +162,22 @@ test('tool calls round-trip', async () => {
   assert.equal(calls[0].function.name, 'get_weather');
   assert.equal(typeof JSON.parse(calls[0].function.arguments).city, 'string');
   assert.equal(chunks.at(-1).choices[0].finish_reason, 'tool_calls');
+});
+
+test('a tool call in the model\'s format streams its arguments in pieces that add up to the message\'s', async () => {
+  const params = { model: 'glm', messages: [{ role: 'user', content: 'Weather?' }], tools: [weatherTool], max_tokens: 64, temperature: 0 };
+  const whole = await client.chat.completions.create(params);
+  const call = whole.choices[0].message.tool_calls[0];
+  assert.equal(call.function.name, 'get_weather');
+  assert.equal(call.function.arguments, '{"city":"San Francisco by the bay","days":14}');
+  assert.equal(whole.choices[0].finish_reason, 'tool_calls');
+  const pieces = (await collect(await client.chat.completions.create({ ...params, stream: true })))
+    .flatMap((c) => c.choices[0]?.delta?.tool_calls ?? []);
+  assert.ok(pieces.length > 5, JSON.stringify(pieces));
+  assert.ok(pieces[0].id.startsWith('call_'));
+  assert.equal(pieces[0].function.name, 'get_weather');
+  for (const p of pieces.slice(1)) assert.deepEqual(Object.keys(p).sort(), ['function', 'index'], JSON.stringify(p));
+  assert.equal(pieces.map((p) => p.function.arguments).join(''), call.function.arguments);
 });
 
 test('json_schema output validates; json_object gives an object', async () => {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "scripted_model.h"
 #include "server_env.h"
 
 namespace tokenmill::testing {
@@ -177,10 +178,13 @@ TEST(Server, SigtermFinishesOrCancelsInFlightWorkAndExitsZero) {
   }
 }
 
-// Runs an SDK test script under node against the tiny model served with `serve_args`.
+// Runs an SDK test script under node against the tiny model (and the scripted "glm") served
+// with `serve_args`.
 void run_sdk_test(const std::string& modules_env, const std::string& modules, const std::string& script,
                   const std::vector<std::string>& serve_args = {}) {
-  ServerProcess server(serve_tiny(serve_args));
+  std::vector<std::string> args = serve_glm_tool_call();
+  args.insert(args.end(), serve_args.begin(), serve_args.end());
+  ServerProcess server(serve_tiny(args));
   ASSERT_GT(server.port(), 0) << server.log();
   int code = -1;
   const std::string out = run_capture(

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/zhipu.h"
+#include "scripted_model.h"
 #include "server_env.h"
 
 namespace tokenmill::testing {
@@ -24,6 +25,35 @@ std::vector<Json> sse_chunks(const std::string& body) {
     if (data != "[DONE]") chunks.push_back(Json::parse(data));
   }
   return chunks;
+}
+
+// The tool_calls entries of a streamed reply's chunks, in order.
+std::vector<Json> streamed_tool_calls(int port, const Json& request) {
+  const HttpReply r = http(port, "POST", "/api/paas/v4/chat/completions", request.dump());
+  EXPECT_EQ(r.status, 200) << r.body;
+  std::vector<Json> calls;
+  for (const Json& c : sse_chunks(r.body))
+    if (c["choices"][0]["delta"].contains("tool_calls"))
+      for (const Json& call : c["choices"][0]["delta"]["tool_calls"]) calls.push_back(call);
+  return calls;
+}
+
+// The arguments of one call streamed in `pieces`: the first with the call's id and name, the
+// rest only arguments.
+std::string joined_arguments(const std::vector<Json>& pieces, const std::string& name) {
+  EXPECT_FALSE(pieces.empty());
+  if (pieces.empty()) return "";
+  EXPECT_EQ(pieces[0]["function"]["name"], name);
+  EXPECT_TRUE(pieces[0]["id"].is_string());
+  std::string joined;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    EXPECT_EQ(pieces[i]["index"], 0);
+    if (i > 0) {
+      EXPECT_FALSE(pieces[i].contains("id") || pieces[i]["function"].contains("name")) << pieces[i].dump();
+    }
+    joined += pieces[i]["function"]["arguments"].get<std::string>();
+  }
+  return joined;
 }
 
 TEST(Zhipu, ChatCompletionWithGlmFieldsCarriesRequestIdUsageAndReasoning) {
@@ -90,34 +120,15 @@ TEST(Zhipu, ToolStreamSendsArgumentsAsTheyAreGenerated) {
                                                          {"properties", {{"city", {{"type", "string"}}}}},
                                                          {"required", {"city"}}}}}}}}},
                {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_weather"}}}}}};
-  auto calls_in = [&](const Json& request) {
-    const HttpReply r = http(server.port(), "POST", "/api/paas/v4/chat/completions", request.dump());
-    EXPECT_EQ(r.status, 200) << r.body;
-    std::vector<Json> calls;
-    for (const Json& c : sse_chunks(r.body))
-      if (c["choices"][0]["delta"].contains("tool_calls"))
-        for (const Json& call : c["choices"][0]["delta"]["tool_calls"]) calls.push_back(call);
-    return calls;
-  };
-  const std::vector<Json> whole = calls_in(body);
+  const std::vector<Json> whole = streamed_tool_calls(server.port(), body);
   ASSERT_EQ(whole.size(), 1u);
   const Json args = Json::parse(whole[0]["function"]["arguments"].get<std::string>());
   EXPECT_TRUE(args["city"].is_string());
 
   body["tool_stream"] = true;
-  const std::vector<Json> pieces = calls_in(body);
+  const std::vector<Json> pieces = streamed_tool_calls(server.port(), body);
   ASSERT_GT(pieces.size(), 2u);
-  EXPECT_EQ(pieces[0]["function"]["name"], "get_weather");
-  EXPECT_TRUE(pieces[0]["id"].is_string());
-  std::string joined;
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    EXPECT_EQ(pieces[i]["index"], 0);
-    if (i > 0) {
-      EXPECT_FALSE(pieces[i].contains("id") || pieces[i]["function"].contains("name")) << pieces[i].dump();
-    }
-    joined += pieces[i]["function"]["arguments"].get<std::string>();
-  }
-  EXPECT_EQ(Json::parse(joined), args);  // greedy: the same call
+  EXPECT_EQ(Json::parse(joined_arguments(pieces, "get_weather")), args);  // greedy: the same call
 
   // Not streamed, tool_stream changes nothing: the call is whole in the message.
   body["stream"] = false;
@@ -129,6 +140,38 @@ TEST(Zhipu, ToolStreamSendsArgumentsAsTheyAreGenerated) {
 }
 
 // A generation the server broke off ends with Zhipu's finish_reason, in chunks and responses.
+// A call in the model's own format (GLM's <tool_call> tags, from a model scripted to make one):
+// with tool_stream its arguments come in pieces as the tokens are generated, adding up to the
+// message's arguments byte for byte; without, the call comes whole in one chunk.
+TEST(Zhipu, ToolStreamSendsModelFormatCallsInPieces) {
+  ServerProcess server(serve_tiny(serve_glm_tool_call()));
+  ASSERT_GT(server.port(), 0) << server.log();
+  Json body = {{"model", "glm"}, {"max_tokens", 64}, {"stream", true}, {"do_sample", false},
+               {"messages", {{{"role", "user"}, {"content", "weather?"}}}},
+               {"tools", {{{"type", "function"},
+                           {"function", {{"name", "get_weather"},
+                                         {"parameters", {{"type", "object"},
+                                                         {"properties", {{"city", {{"type", "string"}}}, {"days", {{"type", "integer"}}}}}}}}}}}}};
+  const std::string arguments = R"({"city":"San Francisco by the bay","days":14})";
+  body["stream"] = false;
+  const HttpReply r = http(server.port(), "POST", "/api/paas/v4/chat/completions", body.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json choice = Json::parse(r.body)["choices"][0];
+  EXPECT_EQ(choice["finish_reason"], "tool_calls");
+  EXPECT_EQ(choice["message"]["tool_calls"][0]["function"]["arguments"], arguments);
+
+  body["stream"] = true;
+  const std::vector<Json> whole = streamed_tool_calls(server.port(), body);
+  ASSERT_EQ(whole.size(), 1u);
+  EXPECT_EQ(whole[0]["function"]["arguments"], arguments);
+
+  body["tool_stream"] = true;
+  const std::vector<Json> pieces = streamed_tool_calls(server.port(), body);
+  EXPECT_GT(pieces.size(), 5u);  // the city grows token by token
+  EXPECT_EQ(joined_arguments(pieces, "get_weather"), arguments);
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.log();
+}
+
 TEST(Zhipu, FailedGenerationFinishesWithNetworkError) {
   api::GenerationRequest req;
   req.request_id = "req-123456";
