@@ -1,8 +1,8 @@
 #include "api/openai.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <regex>
 
 namespace tokenmill::api::openai {
 namespace {
@@ -151,9 +151,11 @@ Json parse_messages(const Json* messages) {
   return out;
 }
 
+// OpenAI's rule for function names: 1 to 64 of a-z, A-Z, 0-9, '_' and '-'.
 bool valid_function_name(const std::string& name) {
-  static const std::regex pattern("^[a-zA-Z0-9_-]{1,64}$");
-  return std::regex_match(name, pattern);
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
 }
 
 void parse_tools(const Fields& f, GenerationRequest& r) {

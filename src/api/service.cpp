@@ -448,7 +448,7 @@ std::unique_ptr<ServedModel> load_served_model(const std::string& name, const st
   tokenizer::Tokenizer tok = tokenizer::Tokenizer::from_gguf(m.file());
   auto served = std::unique_ptr<ServedModel>(new ServedModel{name, static_cast<int64_t>(std::time(nullptr)),
                                                              std::move(m), std::move(tok), std::nullopt, {},
-                                                             Json::object(), nullptr, nullptr});
+                                                             Json::object(), nullptr, nullptr, 0, {}});
   const bool has_template = !chat_template_path.empty() || served->model.file().get_string("tokenizer.chat_template");
   if (has_template) {
     const std::string text = load_chat_template(

@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 namespace tokenmill::gguf {
 namespace {
@@ -39,6 +40,27 @@ std::string shard_path(const std::string& prefix, uint32_t index, uint32_t count
   char suffix[64];
   std::snprintf(suffix, sizeof suffix, "-%05u-of-%05u.gguf", index, count);
   return prefix + suffix;
+}
+
+// A path named as shard INDEX of COUNT: STEM-0000I-of-0000N.gguf (five digits each).
+struct ShardName {
+  std::string stem;
+  uint32_t index, count;
+};
+std::optional<ShardName> parse_shard_name(const std::string& path) {
+  constexpr std::string_view kOf = "-of-", kExtension = ".gguf";
+  constexpr size_t kSuffix = 1 + 5 + kOf.size() + 5 + kExtension.size();  // "-00001-of-00002.gguf"
+  if (path.size() < kSuffix) return std::nullopt;
+  const std::string_view suffix = std::string_view(path).substr(path.size() - kSuffix);
+  auto digits = [](std::string_view d) {
+    return std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const std::string_view index = suffix.substr(1, 5), count = suffix.substr(6 + kOf.size(), 5);
+  if (suffix[0] != '-' || suffix.substr(6, kOf.size()) != kOf || suffix.substr(kSuffix - kExtension.size()) != kExtension ||
+      !digits(index) || !digits(count))
+    return std::nullopt;
+  return ShardName{path.substr(0, path.size() - kSuffix), static_cast<uint32_t>(std::stoul(std::string(index))),
+                   static_cast<uint32_t>(std::stoul(std::string(count)))};
 }
 
 }  // namespace
@@ -269,24 +291,21 @@ File File::open(const std::string& path) {
   first.parse(f, 0, /*keep_metadata=*/true);
 
   const auto count = f.get_uint("split.count");
-  static const std::regex kShardName(R"((.*)-(\d{5})-of-(\d{5})\.gguf)");
-  std::smatch m;
-  const bool named_as_shard = std::regex_match(path, m, kShardName);
+  const std::optional<ShardName> name = parse_shard_name(path);
   if (!count || *count <= 1) {
-    if (named_as_shard && std::stoul(m[3]) > 1 && !count)
+    if (name && name->count > 1 && !count)
       throw FormatError(path + ": named as a split shard but has no split.count metadata");
     return f;
   }
-  if (!named_as_shard)
+  if (!name)
     throw FormatError(path + ": split model (split.count " + std::to_string(*count) +
                       ") but the file name is not NAME-0000K-of-0000N.gguf");
-  const uint64_t index = std::stoul(m[2]);
-  if (index != 1 || std::stoul(m[3]) != *count || f.get_uint("split.no").value_or(0) != 0)
+  if (name->index != 1 || name->count != *count || f.get_uint("split.no").value_or(0) != 0)
     throw FormatError(path + ": open the first shard of a split model (NAME-00001-of-" +
-                      std::string(m[3]) + ".gguf)");
+                      path.substr(path.size() - 10, 5) + ".gguf)");
   if (*count > 9999) throw FormatError(path + ": absurd split.count " + std::to_string(*count));
   for (uint32_t k = 1; k < *count; ++k) {
-    const std::string shard = shard_path(m[1], k + 1, static_cast<uint32_t>(*count));
+    const std::string shard = shard_path(name->stem, k + 1, static_cast<uint32_t>(*count));
     f.shards_.push_back(std::make_unique<MappedFile>(shard));
     Parser p(*f.shards_.back());
     p.parse(f, k, /*keep_metadata=*/false);

@@ -155,6 +155,28 @@ TEST(GgufReader, OpensSplitModelsFromTheFirstShard) {
   EXPECT_THROW(File::open(prefix + "-00001-of-00003.gguf"), Error);
 }
 
+// The shard name and the split metadata must agree: a split file under a plain name, a plain
+// file under a shard name, and names that only look like shard names.
+TEST(GgufReader, ShardNamesAndSplitMetadataMustAgree) {
+  const std::string prefix = temp_path("names");
+  write_shard(prefix + ".gguf", 0, 2, 2, "t0", 1.0f);
+  EXPECT_THROW(File::open(prefix + ".gguf"), FormatError);  // split.count 2, plain name
+  Writer plain;
+  plain.set("general.architecture", "llama");
+  plain.add_tensor("t", TensorType::F32, {4});
+  auto zeros = [](size_t, uint8_t* out) { std::memset(out, 0, 16); };
+  plain.write(prefix + "-00001-of-00002.gguf", zeros);
+  EXPECT_THROW(File::open(prefix + "-00001-of-00002.gguf"), FormatError);  // no split.count
+  for (const char* looks_like : {"-0001-of-00002.gguf", "-00001-of-0002x.gguf", "_00001-of-00002.gguf",
+                                 "-00001-to-00002.gguf", "-00001-of-00001.gguf"}) {
+    plain.write(prefix + looks_like, zeros);
+    EXPECT_NO_THROW(File::open(prefix + looks_like)) << looks_like;
+    std::filesystem::remove(prefix + looks_like);
+  }
+  std::filesystem::remove(prefix + ".gguf");
+  std::filesystem::remove(prefix + "-00001-of-00002.gguf");
+}
+
 TEST(GgufReader, SplitTensorCountMismatchIsAnError) {
   const std::string prefix = temp_path("badsplit");
   write_shard(prefix + "-00001-of-00002.gguf", 0, 2, 5, "t0", 1.0f);
