@@ -123,7 +123,7 @@ int64_t float_rows_per_block(const MatmulJob& job) {
   return std::clamp<int64_t>(fit / 4 * 4, 4, 64);
 }
 
-int64_t padded(int64_t n) { return (n + 63) / 64 * 64; }
+int64_t padded(int64_t n) { return (n + kCodeChunk - 1) / kCodeChunk * kCodeChunk; }
 
 // A job's activations in the form its path takes: float rows, quantized rows, or code rows.
 struct Activations {
@@ -135,13 +135,16 @@ struct Activations {
   int64_t tile_bytes = 0;             // per token, for sizing token tiles
 };
 
-// Quantized activation rows as codes, with a scale and a code sum per 16 elements.
+// Quantized activation rows as codes in the interleaved order (CodeRows), with a scale and a code
+// sum per 16 elements.
 void to_codes(TensorType type, const uint8_t* row, int64_t n, int8_t* codes, float* d, float* sum) {
   const int64_t n_pad = padded(n);
+  thread_local std::vector<int8_t> natural;
+  natural.assign(n_pad, 0);
   if (type == TensorType::Q8_0) {
     const auto* b = reinterpret_cast<const BlockQ8_0*>(row);
     for (int64_t i = 0; i < n / 32; ++i) {
-      std::memcpy(codes + 32 * i, b[i].qs, 32);
+      std::memcpy(natural.data() + 32 * i, b[i].qs, 32);
       for (int h = 0; h < 2; ++h) {
         int s = 0;
         for (int e = 16 * h; e < 16 * h + 16; ++e) s += b[i].qs[e];
@@ -152,14 +155,15 @@ void to_codes(TensorType type, const uint8_t* row, int64_t n, int8_t* codes, flo
   } else {  // Q8_K
     const auto* b = reinterpret_cast<const BlockQ8_K*>(row);
     for (int64_t i = 0; i < n / 256; ++i) {
-      std::memcpy(codes + 256 * i, b[i].qs, 256);
+      std::memcpy(natural.data() + 256 * i, b[i].qs, 256);
       for (int g = 0; g < 16; ++g) {
         d[16 * i + g] = b[i].d;
         sum[16 * i + g] = b[i].d * static_cast<float>(b[i].bsums[g]);
       }
     }
   }
-  std::memset(codes + n, 0, n_pad - n);
+  for (int64_t c = 0; c < n_pad; c += kCodeChunk)
+    for (int64_t e = 0; e < kCodeChunk; e += 4) std::memcpy(codes + c + interleaved(e), natural.data() + c + e, 4);
   std::fill(d + n / 16, d + n_pad / 16, 0.0f);
   std::fill(sum + n / 16, sum + n_pad / 16, 0.0f);
 }

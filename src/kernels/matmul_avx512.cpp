@@ -40,21 +40,27 @@ void decode_q8_0(const void* row, int64_t n, uint8_t* codes, float* scale, float
   }
 }
 
-// Q4_0 and IQ4_NL: element j < 16 is the low nibble of qs[j], element j + 16 its high nibble.
-// Q4_0's code is the nibble (centred on 8), IQ4_NL's its level + 128.
+// Q4_0, Q5_0 and IQ4_NL: element j < 16 is the low nibble of qs[j], element j + 16 its high
+// nibble; Q5_0's fifth bit of element e is bit e of qh. Q4_0's code is the nibble (centred on
+// 8), Q5_0's the 5-bit q (centred on 16), IQ4_NL's the nibble's level + 128.
 template <class Block>
 void decode_nibbles(const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
-  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>;
+  constexpr bool kLevels = std::is_same_v<Block, BlockIQ4_NL>, kFiveBits = std::is_same_v<Block, BlockQ5_0>;
   const auto* b = static_cast<const Block*>(row);
   const __m128i low4 = _mm_set1_epi8(15);
   const __m256i levels = _mm256_xor_si256(
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4Levels))), _mm256_set1_epi8(static_cast<char>(0x80)));
   for (int64_t i = 0; i < n / kBlockSize; ++i, codes += 32, scale += 2, offset += 2) {
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs));
-    const __m256i nibbles = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+    __m256i nibbles = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), low4), _mm_and_si128(q, low4));
+    if constexpr (kFiveBits) {
+      uint32_t qh;
+      std::memcpy(&qh, b[i].qh, 4);
+      nibbles = _mm256_or_si256(nibbles, _mm256_maskz_set1_epi8(qh, 16));
+    }
     store32(codes, kLevels ? _mm256_shuffle_epi8(levels, nibbles) : nibbles);
     scale[0] = scale[1] = half(b[i].d);
-    offset[0] = offset[1] = (kLevels ? 128.0f : 8.0f) * scale[0];
+    offset[0] = offset[1] = (kLevels ? 128.0f : kFiveBits ? 16.0f : 8.0f) * scale[0];
   }
 }
 
@@ -62,87 +68,119 @@ void decode_nibbles(const void* row, int64_t n, uint8_t* codes, float* scale, fl
 // and token, which for prompts costs more than decoding the rows once into codes; the K-quants'
 // tiles scale once per 256 elements and run about a third faster than this path.
 bool decodes_codes(TensorType type) {
-  return type == TensorType::Q8_0 || type == TensorType::Q4_0 || type == TensorType::IQ4_NL;
+  return type == TensorType::Q8_0 || type == TensorType::Q4_0 || type == TensorType::Q5_0 || type == TensorType::IQ4_NL;
+}
+
+// Bytes and elements of one block of a type with a decoder.
+struct BlockShape {
+  int64_t bytes, elements;
+};
+BlockShape block_shape(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0: return {sizeof(BlockQ8_0), kBlockSize};
+    case TensorType::Q4_0: return {sizeof(BlockQ4_0), kBlockSize};
+    case TensorType::Q5_0: return {sizeof(BlockQ5_0), kBlockSize};
+    default: return {sizeof(BlockIQ4_NL), kBlockSize};
+  }
+}
+
+// One chunk's codes from natural order to the interleaved one (CodeRows): output vector s takes
+// the 32-bit word 4g + s of the input for each group g.
+void interleave(const uint8_t* natural, uint8_t* out) {
+  const __m512i words = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 52, 56, 60);
+  for (int s = 0; s < 4; ++s)
+    _mm512_storeu_si512(out + 64 * s,
+                        _mm512_i32gather_epi32(_mm512_add_epi32(words, _mm512_set1_epi32(s)), natural, 4));
 }
 
 void decode_codes(TensorType type, const void* row, int64_t n, uint8_t* codes, float* scale, float* offset) {
-  switch (type) {
-    case TensorType::Q8_0: decode_q8_0(row, n, codes, scale, offset); break;
-    case TensorType::Q4_0: decode_nibbles<BlockQ4_0>(row, n, codes, scale, offset); break;
-    case TensorType::IQ4_NL: decode_nibbles<BlockIQ4_NL>(row, n, codes, scale, offset); break;
-    default: return;
+  const BlockShape shape = block_shape(type);
+  alignas(64) uint8_t natural[kCodeChunk];
+  for (int64_t c = 0; c < n; c += kCodeChunk, codes += kCodeChunk, scale += 16, offset += 16) {
+    const int64_t count = n - c < kCodeChunk ? n - c : kCodeChunk;
+    const uint8_t* src = static_cast<const uint8_t*>(row) + c / shape.elements * shape.bytes;
+    switch (type) {
+      case TensorType::Q8_0: decode_q8_0(src, count, natural, scale, offset); break;
+      case TensorType::Q4_0: decode_nibbles<BlockQ4_0>(src, count, natural, scale, offset); break;
+      case TensorType::Q5_0: decode_nibbles<BlockQ5_0>(src, count, natural, scale, offset); break;
+      case TensorType::IQ4_NL: decode_nibbles<BlockIQ4_NL>(src, count, natural, scale, offset); break;
+      default: return;
+    }
+    // A last, partial chunk is padded with groups that contribute nothing.
+    for (int64_t e = count; e < kCodeChunk; ++e) natural[e] = 0;
+    for (int64_t g = count / 16; g < 16; ++g) scale[g] = offset[g] = 0.0f;
+    interleave(natural, codes);
   }
-  // Padding up to a multiple of 64 contributes nothing.
-  const int64_t n_pad = (n + 63) / 64 * 64;
-  std::memset(codes + n, 0, n_pad - n);
-  for (int64_t g = n / 16; g < n_pad / 16; ++g) scale[g] = offset[g] = 0.0f;
 }
 
-// Four groups' values, each repeated over the four lanes that cover its 16 elements.
-__m512 spread_groups(const float* four) {
-  const __m512i index = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  return _mm512_permutexvar_ps(index, _mm512_castps128_ps512(_mm_loadu_ps(four)));
-}
-
-// R weight rows times T tokens: the codes of each are loaded once per 64 elements and used T
-// (R) times.
+// R weight rows times T tokens, a chunk at a time: VPDPBUSD sums each group's code products in
+// its own 32-bit lane over the chunk's four vectors, then each lane is scaled once by its
+// group's (weight scale x activation scale). Each weight vector loaded serves T tokens, each
+// activation vector R rows.
 template <int R, int T>
 void codes_tile(const CodeRows& w, const CodeActivations& a, int64_t r0, int64_t t0, float* y, int64_t ldy) {
   __m512 acc[R][T];
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
   const uint8_t* wc = w.codes + r0 * w.n_pad;
   const float* ws = w.scale + r0 * w.n_groups;
+  const float* wo = w.offset + r0 * w.n_groups;
   const int8_t* ac = a.codes + t0 * a.n_pad;
   const float* ad = a.d + t0 * a.n_groups;
-  for (int64_t k = 0, g = 0; k < w.n_pad; k += 64, g += 4) {
-    __m512i wv[R];
-    __m512 sv[R];
-    #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      wv[r] = _mm512_loadu_si512(wc + r * w.n_pad + k);
-      sv[r] = spread_groups(ws + r * w.n_groups + g);
+  const float* as = a.sum + t0 * a.n_groups;
+  for (int64_t k = 0, g = 0; k < w.n_pad; k += kCodeChunk, g += 16) {
+    __m512i sums[R][T];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) sums[r][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) {
+      __m512i wv[R];
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) wv[r] = _mm512_loadu_si512(wc + r * w.n_pad + k + 64 * s);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const __m512i av = _mm512_loadu_si512(ac + t * a.n_pad + k + 64 * s);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) sums[r][t] = _mm512_dpbusd_epi32(sums[r][t], wv[r], av);
+      }
     }
-    #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      const __m512i av = _mm512_loadu_si512(ac + t * a.n_pad + k);
-      const __m512 dv = spread_groups(ad + t * a.n_groups + g);
-      #pragma GCC unroll 4
-      for (int r = 0; r < R; ++r) {
-        const __m512i sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[r], av);
-        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(sv[r], dv), acc[r][t]);
+    // Lane g of the accumulator collects group g: its scaled code sum, less the weight offset
+    // times the activations' group sum.
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const __m512 sv = _mm512_loadu_ps(ws + r * w.n_groups + g);
+      const __m512 ov = _mm512_loadu_ps(wo + r * w.n_groups + g);
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const __m512 scale = _mm512_mul_ps(sv, _mm512_loadu_ps(ad + t * a.n_groups + g));
+        acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r][t]), scale, acc[r][t]);
+        acc[r][t] = _mm512_fnmadd_ps(ov, _mm512_loadu_ps(as + t * a.n_groups + g), acc[r][t]);
       }
     }
   }
-  #pragma GCC unroll 4
+#pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) {
-      // The offsets times the activations' group sums.
-      const float* wo = w.offset + (r0 + r) * w.n_groups;
-      const float* as = a.sum + (t0 + t) * a.n_groups;
-      __m512 off = _mm512_setzero_ps();
-      for (int64_t g = 0; g < w.n_groups; g += 16) {
-        const __mmask16 m = w.n_groups - g >= 16 ? 0xffff : static_cast<__mmask16>((1u << (w.n_groups - g)) - 1);
-        off = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, wo + g), _mm512_maskz_loadu_ps(m, as + g), off);
-      }
-      y[(t0 + t) * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]) - _mm512_reduce_add_ps(off);
-    }
+#pragma GCC unroll 4
+    for (int t = 0; t < T; ++t) y[(t0 + t) * ldy + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
 }
 
 void gemm_codes(const CodeRows& w, int64_t n_rows, const CodeActivations& a, int64_t n_tokens, float* y,
                 int64_t ldy) {
+  // 4 x 3 tiles: 12 integer and 12 float accumulators, 4 weight vectors and one activation
+  // vector stay in the 32 registers.
   using Tile = void (*)(const CodeRows&, const CodeActivations&, int64_t, int64_t, float*, int64_t);
-  static constexpr Tile kTiles[4][4] = {
-      {codes_tile<1, 1>, codes_tile<1, 2>, codes_tile<1, 3>, codes_tile<1, 4>},
-      {codes_tile<2, 1>, codes_tile<2, 2>, codes_tile<2, 3>, codes_tile<2, 4>},
-      {codes_tile<3, 1>, codes_tile<3, 2>, codes_tile<3, 3>, codes_tile<3, 4>},
-      {codes_tile<4, 1>, codes_tile<4, 2>, codes_tile<4, 3>, codes_tile<4, 4>},
+  static constexpr Tile kTiles[4][3] = {
+      {codes_tile<1, 1>, codes_tile<1, 2>, codes_tile<1, 3>},
+      {codes_tile<2, 1>, codes_tile<2, 2>, codes_tile<2, 3>},
+      {codes_tile<3, 1>, codes_tile<3, 2>, codes_tile<3, 3>},
+      {codes_tile<4, 1>, codes_tile<4, 2>, codes_tile<4, 3>},
   };
-  for (int64_t t = 0; t < n_tokens; t += 4) {
-    const int64_t nt = n_tokens - t < 4 ? n_tokens - t : 4;
+  for (int64_t t = 0; t < n_tokens; t += 3) {
+    const int64_t nt = n_tokens - t < 3 ? n_tokens - t : 3;
     for (int64_t r = 0; r < n_rows; r += 4) {
       const int64_t nr = n_rows - r < 4 ? n_rows - r : 4;
       kTiles[nr - 1][nt - 1](w, a, r, t, y, ldy);

@@ -9,9 +9,17 @@
 
 namespace tokenmill::kernels {
 
+// Rows are padded to whole chunks of this many elements for the 8-bit product.
+constexpr int64_t kCodeChunk = 256;
+
 // Weight rows decoded for the 8-bit product ("code rows"): each row holds n_pad unsigned codes
-// (the row length rounded up to 64, padded with zero codes) and, per 16 elements, a scale and an
-// offset:  w[e] = scale[e / 16] * code[e] - offset[e / 16].
+// (the row length rounded up to a whole chunk, padded with zero codes) and, per 16 elements, a
+// scale and an offset:  w[e] = scale[e / 16] * code[e] - offset[e / 16].
+//
+// Within each 256-element chunk the codes are interleaved so that one 64-byte vector holds four
+// consecutive elements of each of the chunk's 16 groups: element 16g + 4s + j of the chunk is
+// stored at byte 64s + 4g + j. The four vectors of a chunk then put every element of group g in
+// 32-bit lane g, so lane sums can run over the whole chunk before one scaling per lane.
 struct CodeRows {
   const uint8_t* codes;
   const float* scale;
@@ -20,7 +28,7 @@ struct CodeRows {
   int64_t n_groups;  // scales (and offsets) per row: n_pad / 16
 };
 
-// Activation rows in the same shape: a[e] = d[e / 16] * code[e] with signed codes, and
+// Activation rows in the same shape and order: a[e] = d[e / 16] * code[e] with signed codes, and
 // sum[g] = d[g] * (the sum of group g's codes), which the weights' offsets multiply.
 struct CodeActivations {
   const int8_t* codes;
@@ -29,6 +37,9 @@ struct CodeActivations {
   int64_t n_pad;
   int64_t n_groups;
 };
+
+// Byte position of chunk element e (< kCodeChunk) in the interleaved order.
+constexpr int64_t interleaved(int64_t e) { return 64 * (e / 4 % 4) + 4 * (e / 16) + e % 4; }
 
 // Products of quantized weight rows with activation rows in the format their dot product takes
 // (dot.h): y[t * ldy + r] = dot(w + r * w_stride, a + t * a_stride, n) for r < n_rows,
@@ -54,8 +65,8 @@ struct MatmulKernels {
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
 
   // The 8-bit product, on paths that have it (null elsewhere): whether rows of a type can be
-  // decoded to code rows; decoding one row of n elements (codes, scale and offset sized as in
-  // CodeRows); and y[t * ldy + r] = sum_e w_r[e] * a_t[e] for r < n_rows, t < n_tokens.
+  // decoded to code rows; decoding one row of n elements into the interleaved order (codes,
+  // scale and offset sized as in CodeRows); and y[t * ldy + r] = sum_e w_r[e] * a_t[e] for r < n_rows, t < n_tokens.
   bool (*decodes_codes)(gguf::TensorType type);
   void (*decode_codes)(gguf::TensorType type, const void* row, int64_t n, uint8_t* codes, float* scale,
                        float* offset);
