@@ -75,10 +75,7 @@ void decode_codes(TensorType type, const void* row, int64_t n, uint8_t* codes, f
 template <int R, int T>
 void codes_tile(const CodeRows& w, const CodeActivations& a, int64_t r0, int64_t t0, float* y, int64_t ldy) {
   __m512 acc[R][T];
-#pragma GCC unroll 4
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  vnni::zero_sums(acc);
   const uint8_t* wc = w.codes + r0 * w.n_pad;
   const float* ws = w.scale + r0 * w.n_groups;
   const float* wo = w.offset + r0 * w.n_groups;

@@ -71,6 +71,23 @@ void prefetch_rows(const TileRows& rows, uint64_t row_bytes, uint64_t offset, ui
       _mm_prefetch(reinterpret_cast<const char*>(p + r * rows.lane_stride + line), _MM_HINT_T0);
 }
 
+// A tile's float accumulators: zeroed before its rows, and each summed across its lanes into
+// the row's output for the token at the end. Inlined, so they stay in registers.
+template <int R, int T>
+void zero_sums(__m512 (&acc)[R][T]) {
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+}
+template <int R, int T>
+void store_sums(const __m512 (&acc)[R][T], const TileRows& rows, int64_t ldy) {
+  #pragma GCC unroll 8
+  for (int r = 0; r < R; ++r)
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
 // ---- K-quants.
 
 // One weight row's super-block, prepared once per tile pass.
@@ -213,10 +230,7 @@ void k_quant_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
   using Block = typename F::Block;
   static constexpr WordPicks kPicks = word_picks<F::kGroupSize>();
   __m512 acc[R][T];
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  zero_sums(acc);
   for (int64_t i = 0; i < n_blocks; ++i) {
     prefetch_rows<R>(rows, n_blocks * sizeof(Block), i * sizeof(Block), sizeof(Block));
     const Block* b[R];
@@ -260,10 +274,7 @@ void k_quant_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
       }
     }
   }
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
+  store_sums(acc, rows, ldy);
 }
 
 // ---- 32-element blocks against Q8_0: Q8_0, Q4_0 and Q5_0, two blocks per step. Each format
@@ -337,10 +348,7 @@ template <class F, int R, int T>
 void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   using Block = typename F::Block;
   __m512 acc[R][T];
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  zero_sums(acc);
   for (int64_t i = 0; i < n_blocks; i += 2) {
     prefetch_rows<R>(rows, n_blocks * sizeof(Block), i * sizeof(Block), 2 * sizeof(Block));
     const bool both = i + 1 < n_blocks;
@@ -366,10 +374,7 @@ void block32_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int
       }
     }
   }
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
+  store_sums(acc, rows, ldy);
 }
 
 // ---- IQ4_XS against Q8_K, 64 elements (two 32-element groups) per step: the nibbles index the
@@ -400,10 +405,7 @@ __m512i iq4_xs_codes(const BlockIQ4_XS& b, int j) {
 template <int R, int T>
 void iq4_xs_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int64_t n_blocks, int64_t ldy) {
   __m512 acc[R][T];
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps();
+  zero_sums(acc);
   const __m512i first_group = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   for (int64_t i = 0; i < n_blocks; ++i) {
     prefetch_rows<R>(rows, n_blocks * sizeof(BlockIQ4_XS), i * sizeof(BlockIQ4_XS), sizeof(BlockIQ4_XS));
@@ -438,10 +440,7 @@ void iq4_xs_tile(const TileRows& rows, const uint8_t* a, uint64_t a_stride, int6
       }
     }
   }
-  #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r)
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t) rows.y[t * ldy + r * rows.y_lane] = _mm512_reduce_add_ps(acc[r][t]);
+  store_sums(acc, rows, ldy);
 }
 
 // ---- Whole blocks of rows and tokens in tiles. A decode (one token) takes kGemvRows rows at a
